@@ -1,0 +1,59 @@
+#include "frontend/diagnostics.h"
+
+#include <fmt/format.h>
+
+namespace sluice {
+
+void Diagnostics::add(Diagnostic d) {
+  if (d.severity == Severity::Error) ++errors_;
+  list_.push_back(std::move(d));
+}
+
+void Diagnostics::error(SourceLoc loc, std::string object, std::string field, std::string message) {
+  add({Severity::Error, std::move(loc), std::move(object), std::move(field), std::move(message)});
+}
+void Diagnostics::warning(SourceLoc loc, std::string object, std::string field, std::string message) {
+  add({Severity::Warning, std::move(loc), std::move(object), std::move(field), std::move(message)});
+}
+void Diagnostics::note(SourceLoc loc, std::string object, std::string field, std::string message) {
+  add({Severity::Note, std::move(loc), std::move(object), std::move(field), std::move(message)});
+}
+
+static const char* severityName(Severity s) {
+  switch (s) {
+    case Severity::Error: return "error";
+    case Severity::Warning: return "warning";
+    case Severity::Note: return "note";
+  }
+  return "error";
+}
+
+std::string Diagnostics::render(const Diagnostic& d, bool withSourceLines) {
+  std::string out = fmt::format("{}: {}: ", d.loc.str(), severityName(d.severity));
+  if (!d.object.empty()) out += d.object + ": ";
+  if (!d.field.empty()) out += d.field + ": ";
+  out += d.message;
+  out += '\n';
+  if (withSourceLines && d.loc.known()) {
+    std::string_view text = d.loc.file->line(d.loc.line);
+    if (!text.empty()) {
+      std::string number = std::to_string(d.loc.line);
+      out += fmt::format("{:>5} | {}\n", number, text);
+      if (d.loc.col > 0) {
+        // Keep tabs so the caret lines up under the same column in a terminal.
+        std::string pad;
+        for (uint32_t i = 0; i + 1 < d.loc.col && i < text.size(); ++i) pad += text[i] == '\t' ? '\t' : ' ';
+        out += fmt::format("{:>5} | {}^\n", "", pad);
+      }
+    }
+  }
+  return out;
+}
+
+std::string Diagnostics::render(bool withSourceLines) const {
+  std::string out;
+  for (const auto& d : list_) out += render(d, withSourceLines);
+  return out;
+}
+
+}  // namespace sluice

@@ -1,0 +1,47 @@
+// Diagnostics are collected, never thrown: a stage reports every problem it
+// finds and the pipeline stops after the stage that reported an error.
+// Rendering (tested byte for byte):
+//
+//   file:line:col: error: Kind ns/name: field.path: message
+//      12 |         endPort: 70
+//         |         ^
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "frontend/source.h"
+
+namespace sluice {
+
+enum class Severity { Error, Warning, Note };
+
+struct Diagnostic {
+  Severity severity = Severity::Error;
+  SourceLoc loc;
+  std::string object;  // "NetworkPolicy shop/allow-web"; empty if not about one object
+  std::string field;   // "spec.ingress[0].ports[1].endPort"; empty if about the object
+  std::string message;
+};
+
+class Diagnostics {
+ public:
+  void error(SourceLoc loc, std::string object, std::string field, std::string message);
+  void warning(SourceLoc loc, std::string object, std::string field, std::string message);
+  void note(SourceLoc loc, std::string object, std::string field, std::string message);
+  void add(Diagnostic d);
+
+  bool hasErrors() const { return errors_ > 0; }
+  size_t errorCount() const { return errors_; }
+  const std::vector<Diagnostic>& all() const { return list_; }
+
+  // All diagnostics in the order reported, each with its source line and caret.
+  std::string render(bool withSourceLines = true) const;
+  static std::string render(const Diagnostic& d, bool withSourceLines = true);
+
+ private:
+  std::vector<Diagnostic> list_;
+  size_t errors_ = 0;
+};
+
+}  // namespace sluice

@@ -1,0 +1,132 @@
+#include "frontend/label_selector.h"
+
+#include <algorithm>
+#include <cctype>
+#include <fmt/format.h>
+
+namespace sluice {
+
+const char* opName(LabelRequirement::Op op) {
+  switch (op) {
+    case LabelRequirement::Op::In: return "In";
+    case LabelRequirement::Op::NotIn: return "NotIn";
+    case LabelRequirement::Op::Exists: return "Exists";
+    case LabelRequirement::Op::DoesNotExist: return "DoesNotExist";
+  }
+  return "In";
+}
+
+bool LabelRequirement::matches(const Labels& labels) const {
+  auto it = labels.find(key);
+  bool has = it != labels.end();
+  auto contains = [&] { return std::binary_search(values.begin(), values.end(), it->second); };
+  switch (op) {
+    case Op::In: return has && contains();
+    case Op::NotIn: return !has || !contains();
+    case Op::Exists: return has;
+    case Op::DoesNotExist: return !has;
+  }
+  return false;
+}
+
+std::string LabelRequirement::str() const {
+  switch (op) {
+    case Op::In:
+      if (values.size() == 1) return fmt::format("{}={}", key, values[0]);
+      return fmt::format("{} in ({})", key, fmt::join(values, ","));
+    case Op::NotIn: return fmt::format("{} notin ({})", key, fmt::join(values, ","));
+    case Op::Exists: return key;
+    case Op::DoesNotExist: return "!" + key;
+  }
+  return key;
+}
+
+bool LabelSelector::matches(const Labels& labels) const {
+  for (const auto& r : requirements)
+    if (!r.matches(labels)) return false;
+  return true;
+}
+
+std::string LabelSelector::str() const {
+  if (requirements.empty()) return "{}";
+  std::vector<std::string> parts;
+  for (const auto& r : requirements) parts.push_back(r.str());
+  std::sort(parts.begin(), parts.end());
+  parts.erase(std::unique(parts.begin(), parts.end()), parts.end());
+  return fmt::format("{}", fmt::join(parts, ","));
+}
+
+static bool isAlnum(char c) { return std::isalnum(static_cast<unsigned char>(c)) != 0; }
+static bool isLowerAlnum(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
+
+// A qualified name's "name" part: <= 63, [A-Za-z0-9] at both ends, [-_.A-Za-z0-9] inside.
+static std::string checkQualifiedNamePart(std::string_view s) {
+  if (s.empty()) return "name part must be non-empty";
+  if (s.size() > 63) return fmt::format("name part must be no more than 63 characters (got {})", s.size());
+  if (!isAlnum(s.front()) || !isAlnum(s.back()))
+    return "name part must start and end with an alphanumeric character";
+  for (char c : s)
+    if (!isAlnum(c) && c != '-' && c != '_' && c != '.')
+      return fmt::format("name part must consist of alphanumeric characters, '-', '_' or '.' (found '{}')", c);
+  return {};
+}
+
+std::string checkDNS1123Subdomain(std::string_view s) {
+  if (s.empty()) return "must be non-empty";
+  if (s.size() > 253) return fmt::format("must be no more than 253 characters (got {})", s.size());
+  if (!isLowerAlnum(s.front()) || !isLowerAlnum(s.back()))
+    return "must start and end with a lowercase alphanumeric character (RFC 1123 subdomain)";
+  for (char c : s)
+    if (!isLowerAlnum(c) && c != '-' && c != '.')
+      return fmt::format("must consist of lowercase alphanumeric characters, '-' or '.' (found '{}')", c);
+  return {};
+}
+
+std::string checkDNS1123Label(std::string_view s) {
+  if (s.empty()) return "must be non-empty";
+  if (s.size() > 63) return fmt::format("must be no more than 63 characters (got {})", s.size());
+  if (!isLowerAlnum(s.front()) || !isLowerAlnum(s.back()))
+    return "must start and end with a lowercase alphanumeric character (RFC 1123 label)";
+  for (char c : s)
+    if (!isLowerAlnum(c) && c != '-')
+      return fmt::format("must consist of lowercase alphanumeric characters or '-' (found '{}')", c);
+  return {};
+}
+
+std::string checkLabelKey(std::string_view key) {
+  size_t slash = key.find('/');
+  std::string_view name = key;
+  if (slash != std::string_view::npos) {
+    std::string_view prefix = key.substr(0, slash);
+    name = key.substr(slash + 1);
+    if (std::string err = checkDNS1123Subdomain(prefix); !err.empty()) return "prefix " + err;
+  }
+  return checkQualifiedNamePart(name);
+}
+
+std::string checkLabelValue(std::string_view v) {
+  if (v.empty()) return {};
+  if (v.size() > 63) return fmt::format("must be no more than 63 characters (got {})", v.size());
+  if (!isAlnum(v.front()) || !isAlnum(v.back()))
+    return "must start and end with an alphanumeric character";
+  for (char c : v)
+    if (!isAlnum(c) && c != '-' && c != '_' && c != '.')
+      return fmt::format("must consist of alphanumeric characters, '-', '_' or '.' (found '{}')", c);
+  return {};
+}
+
+std::string checkPortName(std::string_view s) {
+  if (s.empty() || s.size() > 15) return "must be 1 to 15 characters (IANA_SVC_NAME)";
+  bool letter = false;
+  for (char c : s) {
+    if (c >= 'a' && c <= 'z') letter = true;
+    else if (!(c >= '0' && c <= '9') && c != '-')
+      return fmt::format("must consist of lowercase alphanumeric characters or '-' (found '{}')", c);
+  }
+  if (!letter) return "must contain at least one letter";
+  if (s.front() == '-' || s.back() == '-') return "must not begin or end with '-'";
+  if (s.find("--") != std::string_view::npos) return "must not contain consecutive '-'";
+  return {};
+}
+
+}  // namespace sluice
