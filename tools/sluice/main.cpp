@@ -1,9 +1,31 @@
+// sluice: compile Kubernetes cluster state to per-node eBPF programs.
 #include <iostream>
-#include "frontend/manifest_loader.h"
+
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/commands.h"
+
 int main(int argc, char** argv) {
-  std::vector<std::string> paths(argv + 1, argv + argc);
-  auto r = sluice::loadCluster(paths);
-  std::cerr << r.diags.render();
-  std::cout << r.state.dump();
-  return r.ok() ? 0 : 1;
+  CLI::App app{
+      "sluice compiles the networking state of a Kubernetes cluster (pods, namespaces, nodes, services,\n"
+      "endpoint slices, NetworkPolicy, CiliumNetworkPolicy) into one specialized eBPF program per node.\n"
+      "Inputs are manifests: YAML or JSON files, directories, or - for stdin.",
+      "sluice"};
+  app.set_version_flag("--version", "sluice 0.1.0");
+  app.require_subcommand(1);
+  sluice::cli::registerIr(app);
+  app.footer("Run 'sluice COMMAND --help' for a command's options.\n"
+             "Exit status: 0 success, 1 invalid input (diagnostics on stderr), 2 bad command line.");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::RuntimeError& e) {
+    return e.get_exit_code();
+  } catch (const CLI::ParseError& e) {
+    int code = app.exit(e);
+    return code == 0 ? 0 : sluice::cli::kExitUsage;
+  } catch (const std::exception& e) {
+    // Never a raw crash: anything unexpected is an internal error with a message.
+    std::cerr << "sluice: internal error: " << e.what() << "\n";
+    return 70;
+  }
+  return 0;
 }

@@ -1,0 +1,261 @@
+// Lowering driver: identities, endpoints per node, the IP -> identity table;
+// policies and services are lowered by the files named in lower_context.h.
+#include "ir/lower.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "ir/lower_context.h"
+
+namespace sluice::ir {
+
+bool isEndpointPod(const Pod& pod) {
+  if (pod.hostNetwork || pod.ips.empty()) return false;
+  return pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed;
+}
+
+const IdentityInfo* LowerContext::identity(IdentityId id) const {
+  auto it = std::lower_bound(identities.begin(), identities.end(), id,
+                             [](const IdentityInfo& i, IdentityId v) { return i.id < v; });
+  return it != identities.end() && it->id == id ? &*it : nullptr;
+}
+
+std::optional<uint16_t> resolveNamedPort(const Pod& pod, const std::string& name, Protocol proto) {
+  for (const auto& p : pod.ports)
+    if (p.name == name && p.protocol == proto) return p.port;
+  return std::nullopt;
+}
+
+bool peerCoversPod(const LowerContext& ctx, const Peer& peer, const PodInfo& pod) {
+  if (peer.any) return true;
+  if (std::binary_search(peer.identities.begin(), peer.identities.end(), pod.identity)) return true;
+  for (Entity e : peer.entities)
+    if (e == Entity::All || e == Entity::Cluster) return true;
+  for (const auto& [owner, ip] : peer.pods)
+    if (std::find(pod.pod->ips.begin(), pod.pod->ips.end(), ip) != pod.pod->ips.end()) return true;
+  if (peer.cidrMeaning == CidrMeaning::OutsideCluster) return false;  // Cilium CIDRs never cover pods
+  for (const auto& c : peer.cidrs)
+    for (const auto& ip : pod.pod->ips) {
+      if (!c.cidr.contains(ip)) continue;
+      bool excepted = std::any_of(c.except.begin(), c.except.end(), [&](const Cidr& e) { return e.contains(ip); });
+      if (!excepted) return true;
+    }
+  return false;
+}
+
+std::map<uint16_t, std::vector<std::pair<std::string, IpAddr>>> podsWithNamedPort(const LowerContext& ctx,
+                                                                                    const Peer& peer,
+                                                                                    const std::string& name,
+                                                                                    Protocol proto) {
+  Peer sorted = peer;
+  std::sort(sorted.identities.begin(), sorted.identities.end());
+  std::map<uint16_t, std::vector<std::pair<std::string, IpAddr>>> byPort;
+  for (const auto& [key, info] : ctx.endpointPods) {
+    if (!peerCoversPod(ctx, sorted, info)) continue;
+    auto n = resolveNamedPort(*info.pod, name, proto);
+    if (!n) continue;
+    for (const auto& ip : info.pod->ips) byPort[*n].emplace_back(key, ip);
+  }
+  return byPort;
+}
+
+void canonicalize(Rule& rule) {
+  auto& peer = rule.peer;
+  std::sort(peer.identities.begin(), peer.identities.end());
+  peer.identities.erase(std::unique(peer.identities.begin(), peer.identities.end()), peer.identities.end());
+  std::sort(peer.entities.begin(), peer.entities.end());
+  peer.entities.erase(std::unique(peer.entities.begin(), peer.entities.end()), peer.entities.end());
+  std::sort(peer.pods.begin(), peer.pods.end());
+  for (auto& c : peer.cidrs) std::sort(c.except.begin(), c.except.end());
+  std::sort(peer.cidrs.begin(), peer.cidrs.end(),
+            [](const CidrRule& a, const CidrRule& b) { return std::tie(a.cidr, a.except) < std::tie(b.cidr, b.except); });
+  peer.cidrs.erase(std::unique(peer.cidrs.begin(), peer.cidrs.end()), peer.cidrs.end());
+  std::sort(rule.l4.ports.begin(), rule.l4.ports.end());
+  rule.l4.ports.erase(std::unique(rule.l4.ports.begin(), rule.l4.ports.end()), rule.l4.ports.end());
+  std::sort(rule.l4.icmps.begin(), rule.l4.icmps.end());
+  rule.l4.icmps.erase(std::unique(rule.l4.icmps.begin(), rule.l4.icmps.end()), rule.l4.icmps.end());
+}
+
+namespace {
+
+Labels toLabels(const LabelSet& set) {
+  Labels out;
+  for (const auto& l : set) {
+    size_t colon = l.find(':');
+    size_t eq = l.find('=', colon + 1);
+    out[l.substr(colon + 1, eq - colon - 1)] = l.substr(eq + 1);
+  }
+  return out;
+}
+
+std::string reservedNameOf(const Identity& id) { return id.labels.front().substr(std::string("reserved:").size()); }
+
+// Identities of every endpoint pod in the cluster, plus the reserved ones.
+void buildIdentities(LowerContext& ctx, Program& program) {
+  std::set<std::string> selected = selectorKeys(ctx.state);
+  std::map<std::string, LabelSet> podLabels;  // "ns/name" -> label set
+  std::set<LabelSet> sets;
+  for (const Pod& pod : ctx.state.pods) {
+    if (!isEndpointPod(pod)) continue;
+    LabelSet labels = podIdentityLabels(pod, ctx.namespaceOf(pod.meta.namespace_), selected);
+    sets.insert(labels);
+    podLabels.emplace(pod.meta.key(), std::move(labels));
+  }
+  std::map<LabelSet, IdentityId> numbers = assignIdentityNumbers(sets);
+
+  for (const Identity& r : reservedIdentities()) {
+    program.identities.push_back(r);
+    IdentityInfo info;
+    info.id = r.id;
+    info.reservedName = reservedNameOf(r);
+    ctx.identities.push_back(std::move(info));
+  }
+  for (const auto& [labels, id] : numbers) {
+    Identity ident;
+    ident.id = id;
+    ident.labels = labels;
+    std::string ns;
+    findLabel(labels, "io.kubernetes.pod.namespace", ns);
+    ident.namespace_ = ns;
+    program.identities.push_back(ident);
+
+    IdentityInfo info;
+    info.id = id;
+    info.namespace_ = ns;
+    info.ciliumLabels = toLabels(labels);
+    const std::string nsPrefix = "io.cilium.k8s.namespace.labels.";
+    for (const auto& [k, v] : info.ciliumLabels) {
+      if (k.rfind(nsPrefix, 0) == 0) info.namespaceLabels[k.substr(nsPrefix.size())] = v;
+      else if (k != "io.kubernetes.pod.namespace" && k != "io.cilium.k8s.policy.serviceaccount")
+        info.podLabels[k] = v;
+    }
+    ctx.identities.push_back(std::move(info));
+  }
+  std::sort(program.identities.begin(), program.identities.end(),
+            [](const Identity& a, const Identity& b) { return a.id < b.id; });
+  std::sort(ctx.identities.begin(), ctx.identities.end(),
+            [](const IdentityInfo& a, const IdentityInfo& b) { return a.id < b.id; });
+
+  for (const Pod& pod : ctx.state.pods) {
+    auto it = podLabels.find(pod.meta.key());
+    if (it == podLabels.end()) continue;
+    ctx.endpointPods[pod.meta.key()] = PodInfo{&pod, numbers.at(it->second)};
+    for (const auto& ip : pod.ips) ctx.podByIp.emplace(ip, pod.meta.key());
+  }
+}
+
+std::vector<IpcacheEntry> buildIpcache(const LowerContext& ctx, const std::string& node) {
+  std::vector<IpcacheEntry> out;
+  for (const auto& [key, info] : ctx.endpointPods)
+    for (const auto& ip : info.pod->ips) out.push_back({Cidr::host(ip), info.identity, "pod " + key});
+  for (const Node& n : ctx.state.nodes) {
+    IdentityId id = n.meta.name == node ? reserved::kHost : reserved::kRemoteNode;
+    for (const auto& ip : n.ips) out.push_back({Cidr::host(ip), id, "node " + n.meta.name});
+  }
+  std::sort(out.begin(), out.end(), [](const IpcacheEntry& a, const IpcacheEntry& b) {
+    return std::tie(a.prefix, a.owner) < std::tie(b.prefix, b.owner);
+  });
+  // A node IP that is also a pod IP was already reported by the frontend; keep the first.
+  out.erase(std::unique(out.begin(), out.end(),
+                        [](const IpcacheEntry& a, const IpcacheEntry& b) { return a.prefix == b.prefix; }),
+            out.end());
+  return out;
+}
+
+void sortRules(DirectionPolicy& dp) {
+  // Deny rules first (they win over any allow); otherwise the lowering order,
+  // which follows the sorted policies and their document order.
+  std::stable_partition(dp.rules.begin(), dp.rules.end(), [](const Rule& r) { return r.verdict == Verdict::Deny; });
+  std::sort(dp.enforcedBy.begin(), dp.enforcedBy.end());
+  dp.enforcedBy.erase(std::unique(dp.enforcedBy.begin(), dp.enforcedBy.end()), dp.enforcedBy.end());
+  for (auto& r : dp.rules) canonicalize(r);
+}
+
+}  // namespace
+
+const Endpoint* NodeProgram::findEndpoint(const std::string& key) const {
+  for (const auto& e : endpoints)
+    if (e.key() == key) return &e;
+  return nullptr;
+}
+
+const Identity* Program::findIdentity(IdentityId id) const {
+  for (const auto& i : identities)
+    if (i.id == id) return &i;
+  return nullptr;
+}
+
+const NodeProgram* Program::findNode(const std::string& name) const {
+  for (const auto& n : nodes)
+    if (n.node == name) return &n;
+  return nullptr;
+}
+
+Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions& options) {
+  Program program;
+  LowerContext ctx{state, diags, {}, {}, {}};
+  buildIdentities(ctx, program);
+
+  // Nodes: every Node object, and every node a pod names even without one.
+  std::map<std::string, const Node*> nodes;
+  for (const Node& n : state.nodes) nodes[n.meta.name] = &n;
+  for (const Pod& pod : state.pods) {
+    if (!isEndpointPod(pod)) continue;
+    if (pod.nodeName.empty()) {
+      diags.warning(pod.meta.loc, "Pod " + pod.meta.key(), "spec.nodeName",
+                    "pod has an IP but no node; it is known as a peer but no node enforces its policy");
+      continue;
+    }
+    if (!nodes.count(pod.nodeName)) {
+      diags.note(pod.meta.loc, "Pod " + pod.meta.key(), "spec.nodeName",
+                 fmt::format("node '{}' has no Node object; its addresses are unknown", pod.nodeName));
+      nodes[pod.nodeName] = nullptr;
+    }
+  }
+  if (!options.onlyNode.empty() && !nodes.count(options.onlyNode)) {
+    diags.error(SourceLoc{}, "", "", fmt::format("no node named '{}' in the input (nodes: {})", options.onlyNode,
+                                                  [&] {
+                                                    std::vector<std::string> names;
+                                                    for (auto& [n, _] : nodes) names.push_back(n);
+                                                    return names.empty() ? std::string("none")
+                                                                         : fmt::format("{}", fmt::join(names, ", "));
+                                                  }()));
+    return program;
+  }
+
+  for (const auto& [name, node] : nodes) {
+    if (!options.onlyNode.empty() && name != options.onlyNode) continue;
+    NodeProgram np;
+    np.node = name;
+    if (node) {
+      np.nodeIPs = node->ips;
+      np.podCIDRs = node->podCIDRs;
+    }
+    for (const auto& [key, info] : ctx.endpointPods) {
+      const Pod& pod = *info.pod;
+      if (pod.nodeName != name) continue;
+      Endpoint ep;
+      ep.namespace_ = pod.meta.namespace_;
+      ep.name = pod.meta.name;
+      ep.ips = pod.ips;
+      ep.identity = info.identity;
+      ep.loc = pod.meta.loc;
+      for (const auto& p : pod.ports)
+        if (!p.name.empty()) ep.namedPorts.push_back({p.name, toL4(p.protocol), p.port});
+      std::sort(ep.namedPorts.begin(), ep.namedPorts.end(),
+                [](const NamedPort& a, const NamedPort& b) { return a.name < b.name; });
+      lowerNetworkPolicies(ctx, pod, ep);
+      lowerCiliumPolicies(ctx, pod, ep);
+      sortRules(ep.ingress);
+      sortRules(ep.egress);
+      np.endpoints.push_back(std::move(ep));
+    }
+    np.ipcache = buildIpcache(ctx, name);
+    np.services = lowerServices(ctx, name);
+    program.nodes.push_back(std::move(np));
+  }
+  return program;
+}
+
+}  // namespace sluice::ir

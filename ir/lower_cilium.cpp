@@ -1,0 +1,240 @@
+// CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy -> IR rules for one endpoint.
+//
+// Semantics (SEMANTICS.md, Cilium 1.16): a CNP's endpointSelector selects pods
+// of its namespace, a CCNP's pods of every namespace. A direction is isolated
+// by a selecting rule with a non-empty allow or deny list for it, unless
+// enableDefaultDeny says otherwise. Within a rule the L3 fields are OR'd and
+// AND'd with toPorts; no L3 field means every peer. In a CNP an endpoint
+// selector that does not name io.kubernetes.pod.namespace is confined to the
+// policy's namespace. CIDR rules match only addresses outside the cluster.
+// Endpoint selectors select pod identities; a `reserved:<name>` key selects
+// that reserved identity instead. Deny rules win (ordering in lower.cpp).
+#include <fmt/format.h>
+
+#include <algorithm>
+#include <map>
+
+#include "ir/lower_context.h"
+
+namespace sluice::ir {
+namespace {
+
+const std::string kNamespaceKey = "io.kubernetes.pod.namespace";
+
+std::string stripSource(const std::string& key, std::string* source = nullptr) {
+  size_t colon = key.find(':');
+  if (colon == std::string::npos) {
+    if (source) *source = "any";
+    return key;
+  }
+  if (source) *source = key.substr(0, colon);
+  return key.substr(colon + 1);
+}
+
+bool mentionsNamespace(const LabelSelector& sel) {
+  return std::any_of(sel.requirements.begin(), sel.requirements.end(),
+                     [](const LabelRequirement& r) { return stripSource(r.key) == kNamespaceKey; });
+}
+
+// Does a Cilium selector select this identity?
+bool ciliumSelects(const LabelSelector& sel, const IdentityInfo& info) {
+  bool namesReserved = false;
+  for (const auto& r : sel.requirements) {
+    std::string source;
+    std::string key = stripSource(r.key, &source);
+    if (source == "reserved") {
+      bool positive = r.op == LabelRequirement::Op::In || r.op == LabelRequirement::Op::Exists;
+      bool isIt = info.reservedName == key;
+      if (positive) namesReserved = true;
+      if (positive != isIt) return false;
+      continue;
+    }
+    LabelRequirement plain = r;
+    plain.key = key;
+    if (!plain.matches(info.ciliumLabels)) return false;
+  }
+  // Without a reserved: key, a selector selects pods only.
+  return namesReserved || info.reservedName.empty();
+}
+
+LabelSelector confineToNamespace(LabelSelector sel, const CiliumPolicy& cp) {
+  if (cp.clusterwide || mentionsNamespace(sel)) return sel;
+  LabelRequirement r;
+  r.key = "k8s:" + kNamespaceKey;
+  r.op = LabelRequirement::Op::In;
+  r.values = {cp.meta.namespace_};
+  sel.requirements.push_back(std::move(r));
+  return sel;
+}
+
+std::vector<int32_t> kafkaKeys(const sluice::KafkaRule& k) {
+  if (k.role == "produce") return {0, 3, 18};
+  if (k.role == "consume") return {1, 2, 3, 8, 9, 10, 11, 12, 13, 14, 18};
+  if (k.apiKey) return {*k.apiKey};
+  return {};
+}
+
+L7Rules lowerL7(const CiliumPortRule& pr) {
+  L7Rules l7;
+  for (const auto& h : pr.http) l7.http.push_back({h.method, h.path, h.host, h.headers});
+  for (const auto& k : pr.kafka) l7.kafka.push_back({kafkaKeys(k), k.apiVersion, k.clientID, k.topic});
+  return l7;
+}
+
+struct CiliumBuilder {
+  const LowerContext& ctx;
+  const CiliumPolicy& cp;
+  const Pod& pod;
+  Direction dir;
+  DirectionPolicy& out;
+
+  Peer resolvePeer(const CiliumPeerRule& pr) const {
+    Peer peer;
+    std::vector<std::string> text;
+    // An empty list is no L3 field (as in Cilium, where it decodes to nil).
+    bool hasL3 = !pr.endpoints.empty() || !pr.cidrs.empty() || !pr.entities.empty() || !pr.services.empty();
+    if (!hasL3) {
+      // Only toPorts/icmps: every peer. Neither: nothing (SEMANTICS.md).
+      peer.any = !pr.toPorts.empty() || !pr.icmps.empty();
+      peer.selectorText = peer.any ? "every peer" : "empty rule: admits nothing";
+      return peer;
+    }
+    for (const auto& raw : pr.endpoints) {
+      LabelSelector sel = confineToNamespace(raw, cp);
+      text.push_back("endpoints(" + sel.str() + ")");
+      for (const IdentityInfo& info : ctx.identities)
+        if (ciliumSelects(sel, info)) peer.identities.push_back(info.id);
+    }
+    for (const auto& e : pr.entities) {
+      text.push_back("entity " + e);
+      if (auto ent = entityFromName(e)) peer.entities.push_back(*ent);
+    }
+    for (const auto& c : pr.cidrs) {
+      peer.cidrs.push_back({c.cidr, c.except});
+      text.push_back("cidr " + c.cidr.str());
+    }
+    peer.cidrMeaning = CidrMeaning::OutsideCluster;
+    for (const auto& svc : pr.services) {
+      std::string ns = svc.namespace_.empty() ? cp.meta.namespace_ : svc.namespace_;
+      text.push_back(svc.selector ? fmt::format("services({}) in {}", svc.selector->str(), ns.empty() ? "*" : ns)
+                                  : fmt::format("service {}/{}", ns, svc.name));
+      for (const auto& slice : ctx.state.endpointSlices) {
+        if (!ns.empty() && slice.meta.namespace_ != ns) continue;
+        const sluice::Service* s = ctx.state.findService(slice.meta.namespace_, slice.serviceName);
+        bool wanted = svc.selector ? (s && svc.selector->matches(s->meta.labels)) : slice.serviceName == svc.name;
+        if (!wanted) continue;
+        for (const auto& e : slice.endpoints)
+          for (const auto& ip : e.addresses)
+            peer.pods.emplace_back("service " + slice.meta.namespace_ + "/" + slice.serviceName, ip);
+      }
+    }
+    peer.selectorText = fmt::format("{}", fmt::join(text, " or "));
+    return peer;
+  }
+
+  void emit(std::string name, std::string path, SourceLoc loc, const CiliumPeerRule& pr, const Peer& peer,
+            L4Match l4, L7Rules l7) {
+    Rule r;
+    r.name = std::move(name);
+    r.verdict = pr.deny ? Verdict::Deny : Verdict::Allow;
+    r.peer = peer;
+    r.l4 = std::move(l4);
+    r.l7 = std::move(l7);
+    r.origin = Provenance{cp.kindName() + " " + cp.meta.key(), std::move(path), std::move(loc)};
+    out.rules.push_back(std::move(r));
+  }
+
+  void lowerPeerRule(size_t specIndex, const std::string& listName, size_t index, const CiliumPeerRule& pr) {
+    std::string base = fmt::format("{}.{}.spec{}.{}{}", cp.clusterwide ? "ccnp" : "cnp",
+                                   cp.clusterwide ? cp.meta.name : cp.meta.namespace_ + "." + cp.meta.name, specIndex,
+                                   listName, index);
+    const std::string& rulePath = cp.rules[specIndex].path;
+    std::string path = fmt::format("{}.{}[{}]", rulePath.empty() ? "spec" : rulePath, listName, index);
+    Peer peer = resolvePeer(pr);
+    if (pr.toPorts.empty() && pr.icmps.empty()) {
+      L4Match any;
+      any.any = true;
+      emit(base, path, pr.loc, pr, peer, any, {});
+      return;
+    }
+    for (size_t k = 0; k < pr.toPorts.size(); ++k) {
+      const CiliumPortRule& ports = pr.toPorts[k];
+      std::string name = fmt::format("{}.ports{}", base, k);
+      std::string p = fmt::format("{}.toPorts[{}]", path, k);
+      L4Match l4;
+      std::vector<const CiliumPortProtocol*> named;
+      if (ports.ports.empty()) {
+        for (Protocol proto : {Protocol::TCP, Protocol::UDP, Protocol::SCTP})
+          l4.ports.push_back(PortRange{toL4(proto), 0, 65535, ""});
+      }
+      for (const auto& pp : ports.ports) {
+        for (Protocol proto : pp.protocols) {
+          if (pp.allPorts) {
+            l4.ports.push_back(PortRange{toL4(proto), 0, 65535, ""});
+          } else if (pp.port.isNamed()) {
+            if (dir == Direction::Ingress) {
+              if (auto n = resolveNamedPort(pod, pp.port.name, proto))
+                l4.ports.push_back(PortRange{toL4(proto), *n, *n, pp.port.name});
+            } else {
+              named.push_back(&pp);
+            }
+          } else {
+            uint16_t first = *pp.port.number;
+            l4.ports.push_back(PortRange{toL4(proto), first, pp.endPort.value_or(first), ""});
+          }
+        }
+      }
+      if (!l4.matchesNothing() || named.empty()) emit(name, p, ports.loc, pr, peer, l4, lowerL7(ports));
+      for (const CiliumPortProtocol* pp : named)
+        for (Protocol proto : pp->protocols)
+          for (auto& [number, pods] : podsWithNamedPort(ctx, peer, pp->port.name, proto)) {
+            Peer perPod;
+            perPod.pods = std::move(pods);
+            perPod.selectorText = peer.selectorText + " with port " + pp->port.name;
+            L4Match one;
+            one.ports.push_back(PortRange{toL4(proto), number, number, pp->port.name});
+            emit(fmt::format("{}.{}-{}", name, pp->port.name, number), p, pp->loc, pr, perPod, one, lowerL7(ports));
+          }
+    }
+    if (!pr.icmps.empty()) {
+      L4Match l4;
+      for (const auto& ic : pr.icmps)
+        l4.icmps.push_back(IcmpType{ic.family == IpAddr::Family::V4 ? L4Proto::ICMP : L4Proto::ICMPv6, ic.type});
+      emit(base + ".icmps", path + ".icmps", pr.icmps.front().loc, pr, peer, l4, {});
+    }
+  }
+};
+
+}  // namespace
+
+void lowerCiliumPolicies(const LowerContext& ctx, const Pod& pod, Endpoint& ep) {
+  const IdentityInfo* self = ctx.identity(ep.identity);
+  if (!self) return;
+  for (const CiliumPolicy& cp : ctx.state.ciliumPolicies) {
+    if (!cp.clusterwide && cp.meta.namespace_ != pod.meta.namespace_) continue;
+    std::string policyName = cp.kindName() + " " + cp.meta.key();
+    for (size_t s = 0; s < cp.rules.size(); ++s) {
+      const CiliumRule& rule = cp.rules[s];
+      if (rule.hasNodeSelector || !ciliumSelects(rule.endpointSelector, *self)) continue;
+      for (Direction dir : {Direction::Ingress, Direction::Egress}) {
+        bool ingress = dir == Direction::Ingress;
+        DirectionPolicy& dp = ingress ? ep.ingress : ep.egress;
+        bool section = ingress ? rule.ingressSectionPresent : rule.egressSectionPresent;
+        std::optional<bool> defaultDeny = ingress ? rule.defaultDenyIngress : rule.defaultDenyEgress;
+        if (section && defaultDeny.value_or(true)) {
+          dp.enforced = true;
+          dp.enforcedBy.push_back(policyName);
+        }
+        CiliumBuilder b{ctx, cp, pod, dir, dp};
+        const auto& list = ingress ? rule.ingress : rule.egress;
+        size_t allowIndex = 0, denyIndex = 0;
+        for (const CiliumPeerRule& pr : list) {
+          std::string listName = std::string(ingress ? "ingress" : "egress") + (pr.deny ? "Deny" : "");
+          b.lowerPeerRule(s, listName, pr.deny ? denyIndex++ : allowIndex++, pr);
+        }
+      }
+    }
+  }
+}
+
+}  // namespace sluice::ir

@@ -1,0 +1,42 @@
+#include "tools/sluice/cli_common.h"
+
+#include <fmt/format.h>
+
+#include <iostream>
+
+namespace sluice::cli {
+
+void addInputOptions(CLI::App& cmd, InputOptions& opts) {
+  cmd.add_option("PATH", opts.paths,
+                 "Manifests: YAML or JSON files, directories (read recursively: *.yaml, *.yml, *.json), "
+                 "or - for stdin")
+      ->required();
+  cmd.add_flag("-v,--verbose", opts.verbose, "Print every note (by default only the first 10)");
+}
+
+void printDiagnostics(const Diagnostics& diags, bool verbose) {
+  constexpr size_t kNoteLimit = 10;
+  size_t notes = 0, hiddenNotes = 0, warnings = 0;
+  for (const auto& d : diags.all()) {
+    if (d.severity == Severity::Note) {
+      if (!verbose && notes >= kNoteLimit) {
+        ++hiddenNotes;
+        continue;
+      }
+      ++notes;
+    }
+    if (d.severity == Severity::Warning) ++warnings;
+    std::cerr << Diagnostics::render(d);
+  }
+  if (hiddenNotes) std::cerr << fmt::format("note: {} more notes not shown (use --verbose)\n", hiddenNotes);
+  if (diags.hasErrors())
+    std::cerr << fmt::format("{} error{}{}\n", diags.errorCount(), diags.errorCount() == 1 ? "" : "s",
+                             warnings ? fmt::format(", {} warning{}", warnings, warnings == 1 ? "" : "s") : "");
+}
+
+bool loadInputs(const InputOptions& opts, LoadResult& out) {
+  loadManifests(opts.paths, out.state, out.diags);
+  return !out.diags.hasErrors();
+}
+
+}  // namespace sluice::cli

@@ -1,0 +1,36 @@
+// What every sluice command shares: reading inputs, printing diagnostics,
+// exit codes.
+#pragma once
+
+#include <CLI/CLI.hpp>
+
+#include <string>
+#include <vector>
+
+#include "frontend/diagnostics.h"
+#include "frontend/manifest_loader.h"
+
+namespace sluice::cli {
+
+// Exit codes, the same for every command.
+inline constexpr int kExitOk = 0;
+inline constexpr int kExitInputError = 1;  // bad manifests, unknown node, ...
+inline constexpr int kExitUsage = 2;       // bad command line
+
+struct InputOptions {
+  std::vector<std::string> paths;
+  bool verbose = false;  // print every note, not only the first few
+};
+
+// Adds PATH... and --verbose to a command.
+void addInputOptions(CLI::App& cmd, InputOptions& opts);
+
+// Prints diagnostics to stderr: errors and warnings in full, notes up to a
+// limit unless verbose, then a one-line summary of errors and warnings.
+void printDiagnostics(const Diagnostics& diags, bool verbose);
+
+// Loads the inputs, printing diagnostics. Returns false when any error was
+// reported (the caller exits with kExitInputError; nothing is half-done).
+bool loadInputs(const InputOptions& opts, LoadResult& out);
+
+}  // namespace sluice::cli
