@@ -29,7 +29,9 @@ static const char* severityName(Severity s) {
 }
 
 std::string Diagnostics::render(const Diagnostic& d, bool withSourceLines) {
-  std::string out = fmt::format("{}: {}: ", d.loc.str(), severityName(d.severity));
+  // Problems with no place in any file (a bad --node) print without a location.
+  std::string out = d.loc.file ? fmt::format("{}: {}: ", d.loc.str(), severityName(d.severity))
+                               : fmt::format("{}: ", severityName(d.severity));
   if (!d.object.empty()) out += d.object + ": ";
   if (!d.field.empty()) out += d.field + ": ";
   out += d.message;

@@ -19,8 +19,9 @@ ObjectMeta parseMeta(const Field& doc, const std::string& kind, bool namespaced)
   if (!md.expectMap()) return meta;
   if (auto name = md["name"].str(); name && !name->empty()) {
     meta.name = *name;
-    if (std::string err = checkDNS1123Subdomain(*name); !err.empty())
-      md["name"].error(fmt::format("invalid name '{}': {}", *name, err));
+    // Namespace names are DNS-1123 labels; every other kind's a subdomain.
+    std::string err = kind == "Namespace" ? checkDNS1123Label(*name) : checkDNS1123Subdomain(*name);
+    if (!err.empty()) md["name"].error(fmt::format("invalid name '{}': {}", *name, err));
   } else if (!md["name"].present() || (name && name->empty())) {
     if (md["generateName"].present())
       md["name"].error("required field is missing (generateName is only resolved by the API server)");
@@ -35,8 +36,9 @@ ObjectMeta parseMeta(const Field& doc, const std::string& kind, bool namespaced)
         md["namespace"].error(fmt::format("invalid namespace '{}': {}", *ns, err));
     }
   }
-  meta.labels = md["labels"].stringMap(/*asLabels=*/true);
+  // Name the object before reading labels, so their errors say whose they are.
   doc.ctx()->object = kind + " " + (meta.name.empty() ? "<unnamed>" : meta.key());
+  meta.labels = md["labels"].stringMap(/*asLabels=*/true);
   return meta;
 }
 
@@ -126,8 +128,6 @@ void parseNamespace(const Field& doc, ClusterState& state) {
   Namespace ns;
   ns.meta = parseMeta(doc, "Namespace", /*namespaced=*/false);
   if (!ns.meta.name.empty()) {
-    if (std::string err = checkDNS1123Label(ns.meta.name); !err.empty())
-      doc["metadata"]["name"].error(fmt::format("invalid namespace name '{}': {}", ns.meta.name, err));
     // The API server sets this label on every namespace (immutable since 1.22);
     // NetworkPolicy namespaceSelectors commonly use it.
     ns.meta.labels["kubernetes.io/metadata.name"] = ns.meta.name;

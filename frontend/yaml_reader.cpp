@@ -160,7 +160,7 @@ std::optional<bool> Field::boolean() const {
     if (s == "true") return true;
     if (s == "false") return false;
   }
-  error(fmt::format("expected true or false, got {}", typeName()));
+  error(fmt::format("expected true or false, got {}{}", isQuoted() ? "the string " : "", typeName()));
   return std::nullopt;
 }
 

@@ -15,10 +15,10 @@
 // so it depends on nothing but the identity's own labels: an identity present
 // before and after any change to the cluster keeps its number, whatever else
 // was added or removed, and every compile of the same state is identical. Two
-// label sets that hash to the same number (about 1 in 4·10^5 for a pair of
-// clusters with 1,000 identities each) are separated by re-hashing with a
-// round counter, in sorted label order; only then can an unrelated change
-// renumber one of the two, and the IR would show it.
+// label sets of one state that hash to the same number (with 1,000 identities,
+// about one chance in 4,000) are separated by re-hashing the one that sorts
+// later with a round counter; only then could an unrelated change renumber
+// it, and the IR would show it.
 #pragma once
 
 #include <map>

@@ -1,0 +1,118 @@
+/* The ABI between sluice program generations and user space: map names,
+ * key and value layouts, decision codes, and what a program leaves in
+ * skb->cb for `trace`. Included by the BPF datapath (C) and by the compiler,
+ * runtime and tests (C++).
+ *
+ * Rules: a layout never changes under the same map name. A change bumps the
+ * version suffix (`_v1` -> `_v2`), so a new generation gets a new pinned map
+ * instead of misreading an old one.
+ */
+#ifndef SLUICE_ABI_H
+#define SLUICE_ABI_H
+
+#ifdef __cplusplus
+#include <cstdint>
+typedef uint8_t sluice_u8;
+typedef uint16_t sluice_u16;
+typedef uint32_t sluice_u32;
+typedef uint64_t sluice_u64;
+#else
+#include <linux/types.h>
+typedef __u8 sluice_u8;
+typedef __u16 sluice_u16;
+typedef __u32 sluice_u32;
+typedef __u64 sluice_u64;
+#endif
+
+/* Map names (also the pin names under the runtime's bpffs directory). */
+#define SLUICE_MAP_CT "sluice_ct_v1"
+#define SLUICE_MAP_IPCACHE "sluice_ipc_v1"
+#define SLUICE_MAP_COUNTERS "sluice_cnt_v1"
+
+#define SLUICE_CT_MAX_ENTRIES 262144
+#define SLUICE_IPCACHE_MAX_ENTRIES 524288
+#define SLUICE_COUNTERS_MAX_ENTRIES 65536
+
+/* Connection tracking. An entry is scoped to the hook that admitted the
+ * connection: EGRESS entries are made by the client's from-pod program,
+ * INGRESS entries by the server's to-pod program. A same-node connection
+ * therefore needs both, and the client's entry never lets a packet skip the
+ * server's ingress policy. */
+enum sluice_ct_scope {
+  SLUICE_CT_EGRESS = 1,
+  SLUICE_CT_INGRESS = 2,
+};
+
+struct sluice_ct_key {
+  sluice_u32 saddr; /* network byte order */
+  sluice_u32 daddr;
+  sluice_u16 sport; /* host byte order; ICMP echo: identifier in sport (request) / dport (reply) */
+  sluice_u16 dport;
+  sluice_u8 proto;
+  sluice_u8 scope;
+  sluice_u16 pad;
+};
+
+struct sluice_ct_value {
+  sluice_u64 created_ns;
+  sluice_u64 packets;
+  sluice_u32 decision; /* the decision that admitted the connection */
+  sluice_u32 pad;
+};
+
+/* IP -> security identity, for pods and nodes (IPv4, network byte order).
+ * Anything not in the map is world. The runtime updates it in place: pod
+ * IPs churn, policy structure does not. */
+struct sluice_ipcache_key {
+  sluice_u32 addr;
+};
+struct sluice_ipcache_value {
+  sluice_u32 identity;
+  sluice_u32 flags;
+};
+
+/* Per-endpoint packet counters (per CPU). */
+struct sluice_counter_key {
+  sluice_u32 endpoint_addr; /* the endpoint's IPv4, network byte order */
+  sluice_u8 direction;      /* 0 ingress (to-pod), 1 egress (from-pod) */
+  sluice_u8 outcome;        /* enum sluice_outcome */
+  sluice_u16 pad;
+};
+struct sluice_counter_value {
+  sluice_u64 packets;
+  sluice_u64 bytes;
+};
+
+/* A policy decision, as returned by the generated decision functions and
+ * left in skb->cb[SLUICE_CB_DECISION]: the kind in the top byte, the 1-based
+ * index of the deciding rule (in the IR's order for that endpoint and
+ * direction) in the low 24 bits. */
+enum sluice_decision_kind {
+  SLUICE_DECIDE_ALLOW_UNISOLATED = 1, /* no policy isolates this direction */
+  SLUICE_DECIDE_ALLOW_RULE = 2,
+  SLUICE_DECIDE_DENY_RULE = 3,
+  SLUICE_DECIDE_DENY_DEFAULT = 4, /* isolated and no rule allows */
+};
+#define SLUICE_DECISION(kind, rule) (((sluice_u32)(kind) << 24) | ((sluice_u32)(rule)&0xffffff))
+#define SLUICE_DECISION_KIND(d) ((d) >> 24)
+#define SLUICE_DECISION_RULE(d) ((d)&0xffffff)
+#define SLUICE_DECISION_ALLOWS(d) \
+  (SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_UNISOLATED || SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_RULE)
+
+/* What the packet met, for counters and trace. */
+enum sluice_outcome {
+  SLUICE_OUT_NEW_ALLOWED = 1,
+  SLUICE_OUT_NEW_DENIED = 2,
+  SLUICE_OUT_ESTABLISHED = 3,
+  SLUICE_OUT_REPLY = 4,
+  SLUICE_OUT_NOT_IP = 5,      /* ARP and the like: passed */
+  SLUICE_OUT_UNSUPPORTED = 6, /* IPv6, fragments, bad headers: dropped when isolated */
+  SLUICE_OUT_SPOOFED = 7,     /* from-pod source is not the endpoint's address: dropped */
+};
+
+/* skb->cb slots a program writes (read back by BPF_PROG_TEST_RUN's ctx_out). */
+#define SLUICE_CB_DECISION 0
+#define SLUICE_CB_OUTCOME 1
+#define SLUICE_CB_IDENTITY 2 /* the remote end's identity */
+
+#endif /* SLUICE_ABI_H */
