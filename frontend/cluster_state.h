@@ -56,6 +56,7 @@ enum class PodPhase : uint8_t { Unknown, Pending, Running, Succeeded, Failed };
 struct Pod {
   ObjectMeta meta;
   std::string nodeName;
+  SourceLoc nodeNameLoc;
   bool hostNetwork = false;
   std::string serviceAccount;  // spec.serviceAccountName, "default" when unset
   std::vector<ContainerPort> ports;  // of all containers, in order

@@ -83,7 +83,16 @@ void loadObject(const Field& doc, ClusterState& state, int listDepth) {
     ctx->object.clear();
     return;
   }
-  doc["kind"].note(fmt::format("skipping object of kind {} ({}): sluice does not use it", *kind, *apiVersion));
+  // Name the skipped object when it has a name, so a long kubectl dump stays readable.
+  std::string name, ns;
+  if (doc["metadata"].isMap()) {
+    if (doc["metadata"]["name"].isScalar()) name = *doc["metadata"]["name"].str();
+    if (doc["metadata"]["namespace"].isScalar()) ns = *doc["metadata"]["namespace"].str();
+  }
+  ctx->object = *kind + (name.empty() ? "" : " " + (ns.empty() ? name : ns + "/" + name));
+  ctx->diags->note(doc["kind"].loc(), ctx->object, "",
+                   fmt::format("skipped: sluice does not read kind {} ({})", *kind, *apiVersion));
+  ctx->object.clear();
 }
 
 std::string readStream(std::istream& in) {

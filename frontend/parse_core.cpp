@@ -154,6 +154,7 @@ void parsePod(const Field& doc, ClusterState& state) {
   Field spec = doc["spec"];
   if (spec.present() && spec.expectMap()) {
     pod.nodeName = spec["nodeName"].str().value_or("");
+    pod.nodeNameLoc = spec["nodeName"].present() ? spec["nodeName"].loc() : pod.meta.loc;
     pod.hostNetwork = spec["hostNetwork"].boolean().value_or(false);
     pod.serviceAccount = spec["serviceAccountName"].str().value_or("");
     if (pod.serviceAccount.empty()) pod.serviceAccount = spec["serviceAccount"].str().value_or("");

@@ -208,7 +208,7 @@ Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions&
       continue;
     }
     if (!nodes.count(pod.nodeName)) {
-      diags.note(pod.meta.loc, "Pod " + pod.meta.key(), "spec.nodeName",
+      diags.note(pod.nodeNameLoc, "Pod " + pod.meta.key(), "spec.nodeName",
                  fmt::format("node '{}' has no Node object; its addresses are unknown", pod.nodeName));
       nodes[pod.nodeName] = nullptr;
     }
