@@ -33,11 +33,13 @@ typedef __u64 sluice_u64;
 #define SLUICE_IPCACHE_MAX_ENTRIES 524288
 #define SLUICE_COUNTERS_MAX_ENTRIES 65536
 
-/* Connection tracking. An entry is scoped to the hook that admitted the
- * connection: EGRESS entries are made by the client's from-pod program,
- * INGRESS entries by the server's to-pod program. A same-node connection
- * therefore needs both, and the client's entry never lets a packet skip the
- * server's ingress policy. */
+/* Connection tracking. An entry is scoped to the hook that looks it up:
+ * EGRESS entries are read by from-pod programs, INGRESS by to-pod. When a
+ * hook admits a connection it adds two entries: its own tuple in its scope,
+ * and the reversed tuple in the other scope (the replies, which pass the same
+ * endpoint's other hook). A same-node connection meets the client's from-pod
+ * and then the server's to-pod; the client's entries are keyed by tuples the
+ * server's hook never looks up, so the server's ingress policy always runs. */
 enum sluice_ct_scope {
   SLUICE_CT_EGRESS = 1,
   SLUICE_CT_INGRESS = 2,
@@ -57,7 +59,7 @@ struct sluice_ct_value {
   sluice_u64 created_ns;
   sluice_u64 packets;
   sluice_u32 decision; /* the decision that admitted the connection */
-  sluice_u32 pad;
+  sluice_u32 is_reply; /* 1 on the entry that tracks the connection's replies */
 };
 
 /* IP -> security identity, for pods and nodes (IPv4, network byte order).

@@ -6,5 +6,9 @@
 namespace sluice::cli {
 
 void registerIr(CLI::App& app);
+void registerCompile(CLI::App& app);
+void registerVerify(CLI::App& app);
+void registerTrace(CLI::App& app);
+void registerReach(CLI::App& app);
 
 }  // namespace sluice::cli

@@ -13,6 +13,10 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", "sluice 0.1.0");
   app.require_subcommand(1);
   sluice::cli::registerIr(app);
+  sluice::cli::registerCompile(app);
+  sluice::cli::registerVerify(app);
+  sluice::cli::registerTrace(app);
+  sluice::cli::registerReach(app);
   app.footer("Run 'sluice COMMAND --help' for a command's options.\n"
              "Exit status: 0 success, 1 invalid input (diagnostics on stderr), 2 bad command line.");
   try {

@@ -1,0 +1,54 @@
+// codegen: one IR NodeProgram -> one BPF ELF object (with BTF) for that node.
+//
+// Per endpoint two tc programs: `from_pod_<ns>_<pod>` (tc ingress on the pod's
+// host-side veth: the pod's egress policy) and `to_pod_<ns>_<pod>` (tc egress
+// on it: the pod's ingress policy). Each is the datapath library
+// (codegen/datapath/, compiled to bitcode at build time) around a generated
+// decision function for that endpoint and direction (decision_plan.h says why
+// it has the shape it has). Maps are the ABI of codegen/datapath/sluice_abi.h.
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "frontend/diagnostics.h"
+#include "ir/ir.h"
+
+namespace sluice::codegen {
+
+struct CompileOptions {
+  std::string cpu = "v4";   // v4 needs kernel >= 6.6; v3 stops at 32K instructions per program
+  bool keepLlvmIr = false;  // fill CompiledNode::llvmIr (before optimization)
+  bool keepOptimizedIr = false;
+};
+
+// One program of the object, for the runtime and for `trace`.
+struct ProgramInfo {
+  std::string name;      // ELF symbol and libbpf program name
+  std::string endpoint;  // "ns/pod"
+  ir::Direction direction = ir::Direction::Ingress;  // Egress = from-pod, Ingress = to-pod
+  std::string attach;    // "tc-ingress" (from-pod) or "tc-egress" (to-pod), on the host-side veth
+  size_t instructions = 0;  // BPF instructions in the object
+};
+
+struct CompiledNode {
+  std::string node;
+  std::vector<char> object;  // the ELF; empty on failure
+  std::vector<ProgramInfo> programs;
+  std::string llvmIr, optimizedIr;
+  double compileMs = 0;
+  size_t rules = 0;  // IR rules over all endpoints and directions
+};
+
+// Compiles one node. Problems (unsupported features, LLVM limits) go to
+// `diags`; on error the result has no object.
+CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node, const CompileOptions& options,
+                         Diagnostics& diags);
+
+// The program names for an endpoint (stable, C identifiers, unique per node).
+std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir);
+
+// Counts BPF instructions of each program in an ELF object (by symbol size).
+std::vector<std::pair<std::string, size_t>> programSizes(const std::vector<char>& object);
+
+}  // namespace sluice::codegen

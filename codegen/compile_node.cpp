@@ -1,0 +1,209 @@
+// NodeProgram -> BPF ELF: the datapath bitcode, one decision function per
+// endpoint direction, one tc entry program per endpoint direction, O2, BPF.
+#include <bpf/libbpf.h>
+#include <fmt/format.h>
+#include <llvm/Bitcode/BitcodeReader.h>
+#include <llvm/IR/IRBuilder.h>
+#include <llvm/IR/LLVMContext.h>
+#include <llvm/IR/Module.h>
+#include <llvm/Support/MemoryBuffer.h>
+#include <llvm/Support/raw_ostream.h>
+
+#include <chrono>
+#include <map>
+#include <set>
+
+#include "codegen/bpf_target.h"
+#include "codegen/codegen.h"
+#include "codegen/decision_codegen.h"
+#include "codegen/decision_plan.h"
+#include "codegen/debug_info.h"
+
+extern "C" const char sluice_datapath_bc[];
+extern "C" const char sluice_datapath_bc_end[];
+
+namespace sluice::codegen {
+namespace {
+
+using llvm::Function;
+using llvm::IRBuilder;
+
+constexpr int kFlowStackBytes = 64;  // SLUICE_FLOW_STACK_BYTES in datapath.bpf.c
+constexpr uint32_t kDirIngress = 0, kDirEgress = 1;
+
+std::string sanitize(const std::string& s) {
+  std::string out;
+  for (char c : s) out += (std::isalnum(static_cast<unsigned char>(c)) ? c : '_');
+  return out;
+}
+
+std::map<std::string, std::string> programNames(const ir::NodeProgram& node, ir::Direction dir) {
+  std::map<std::string, std::string> out;
+  std::set<std::string> used;
+  for (const auto& ep : node.endpoints) {
+    std::string base = std::string(dir == ir::Direction::Egress ? "from_pod_" : "to_pod_") + sanitize(ep.namespace_) +
+                       "__" + sanitize(ep.name);
+    std::string name = base;
+    for (int i = 2; used.count(name); ++i) name = fmt::format("{}_{}", base, i);
+    used.insert(name);
+    out[ep.key()] = name;
+  }
+  return out;
+}
+
+std::unique_ptr<llvm::Module> loadDatapath(llvm::LLVMContext& ctx, std::string& error) {
+  llvm::StringRef bytes(sluice_datapath_bc, size_t(sluice_datapath_bc_end - sluice_datapath_bc));
+  auto buffer = llvm::MemoryBuffer::getMemBuffer(bytes, "datapath.bc", false);
+  auto module = llvm::parseBitcodeFile(buffer->getMemBufferRef(), ctx);
+  if (!module) {
+    error = llvm::toString(module.takeError());
+    return nullptr;
+  }
+  return std::move(*module);
+}
+
+uint32_t firstV4(const ir::Endpoint& ep) {
+  for (const auto& ip : ep.ips)
+    if (ip.isV4()) return ip.v4HostOrder();
+  return 0;
+}
+
+}  // namespace
+
+std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir) {
+  return programNames(node, dir).at(ep.key());
+}
+
+std::vector<std::pair<std::string, size_t>> programSizes(const std::vector<char>& object) {
+  std::vector<std::pair<std::string, size_t>> out;
+  LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "sluice");
+  bpf_object* obj = bpf_object__open_mem(object.data(), object.size(), &opts);
+  if (!obj) return out;
+  bpf_program* prog;
+  bpf_object__for_each_program(prog, obj) out.emplace_back(bpf_program__name(prog), bpf_program__insn_cnt(prog));
+  bpf_object__close(obj);
+  return out;
+}
+
+CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node, const CompileOptions& options,
+                         Diagnostics& diags) {
+  auto start = std::chrono::steady_clock::now();
+  CompiledNode out;
+  out.node = node.node;
+  std::string object = "Node " + node.node;
+
+  // Refuse what the datapath cannot enforce yet, rather than half-enforce it.
+  for (const auto& ep : node.endpoints)
+    for (const auto* dp : {&ep.ingress, &ep.egress})
+      for (const auto& r : dp->rules) {
+        ++out.rules;
+        if (!r.l7.empty())
+          diags.error(r.origin.loc, r.origin.policy, r.origin.path,
+                      "L7 (HTTP/Kafka) rules cannot be enforced yet; refusing to compile a policy that would be "
+                      "enforced only at L3/L4");
+      }
+  if (diags.hasErrors()) return out;
+
+  llvm::LLVMContext ctx;
+  std::string error;
+  std::unique_ptr<llvm::Module> m = loadDatapath(ctx, error);
+  if (!m) {
+    diags.error({}, object, "", "cannot read the embedded datapath bitcode: " + error);
+    return out;
+  }
+  m->setModuleIdentifier("sluice." + node.node);
+  BpfTarget target(options.cpu);
+  target.prepare(*m);
+  DebugInfo di(*m);
+
+  Function* begin = m->getFunction("sluice_dp_begin");
+  Function* finish = m->getFunction("sluice_dp_finish");
+  Function* getIdentity = m->getFunction("sluice_flow_identity");
+  Function* getAddr = m->getFunction("sluice_flow_remote_addr");
+  Function* getProto = m->getFunction("sluice_flow_proto");
+  Function* getPort = m->getFunction("sluice_flow_port");
+  if (!begin || !finish || !getIdentity || !getAddr || !getProto || !getPort) {
+    diags.error({}, object, "", "the embedded datapath bitcode lacks its entry points (a build problem)");
+    return out;
+  }
+  std::set<Function*> library;
+  for (Function& f : *m)
+    if (!f.isDeclaration()) library.insert(&f);
+
+  std::vector<ir::IdentityId> known;
+  for (const auto& id : program.identities) known.push_back(id.id);
+
+  auto i32 = llvm::Type::getInt32Ty(ctx);
+  auto ptr = llvm::PointerType::get(ctx, 0);
+  for (ir::Direction dir : {ir::Direction::Egress, ir::Direction::Ingress}) {
+    auto names = programNames(node, dir);
+    for (const auto& ep : node.endpoints) {
+      const ir::DirectionPolicy& policy = ep.policy(dir);
+      const char* dirName = dir == ir::Direction::Egress ? "egress" : "ingress";
+      DirectionPlan plan = planDirection(policy, known);
+      Function* decide = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan);
+
+      // The tc program: datapath begin, the decision, datapath finish.
+      std::string name = names.at(ep.key());
+      auto* type = llvm::FunctionType::get(i32, {ptr}, false);
+      Function* prog = Function::Create(type, Function::ExternalLinkage, name, *m);
+      // One section per program, so iproute2 can pick it: tc ... bpf obj X.o sec tc/<name>.
+      prog->setSection("tc/" + name);
+      prog->addFnAttr(llvm::Attribute::NoUnwind);
+      auto* entry = llvm::BasicBlock::Create(ctx, "entry", prog);
+      auto* decideBlock = llvm::BasicBlock::Create(ctx, "new_connection", prog);
+      auto* done = llvm::BasicBlock::Create(ctx, "decided_without_policy", prog);
+      IRBuilder<> b(entry);
+      auto* flow = b.CreateAlloca(llvm::ArrayType::get(b.getInt8Ty(), kFlowStackBytes), nullptr, "flow");
+      flow->setAlignment(llvm::Align(8));
+      uint32_t addr = firstV4(ep);
+      // The datapath compares with the packet's saddr as loaded (network order).
+      uint32_t addrBe = __builtin_bswap32(addr);
+      llvm::Value* act = b.CreateCall(begin, {prog->getArg(0), flow, b.getInt32(addrBe),
+                                              b.getInt32(dir == ir::Direction::Egress ? kDirEgress : kDirIngress),
+                                              b.getInt32(policy.enforced ? 1 : 0)});
+      b.CreateCondBr(b.CreateICmpEQ(act, b.getInt32(uint32_t(-1))), decideBlock, done);
+      IRBuilder<>(done).CreateRet(act);
+      IRBuilder<> d(decideBlock);
+      llvm::Value* decision = d.CreateCall(
+          decide, {d.CreateCall(getIdentity, {flow}), d.CreateCall(getAddr, {flow}), d.CreateCall(getProto, {flow}),
+                   d.CreateCall(getPort, {flow})});
+      d.CreateRet(d.CreateCall(finish, {prog->getArg(0), flow, decision}));
+      di.attach(*prog, {"skb"}, {true});
+
+      ProgramInfo info;
+      info.name = name;
+      info.endpoint = ep.key();
+      info.direction = dir;
+      info.attach = dir == ir::Direction::Egress ? "tc-ingress" : "tc-egress";
+      out.programs.push_back(info);
+    }
+  }
+  di.finalize();
+  // Library functions are inlined into each program; nothing else may keep them.
+  for (Function* f : library) f->setLinkage(llvm::GlobalValue::InternalLinkage);
+
+  if (options.keepLlvmIr) {
+    llvm::raw_string_ostream os(out.llvmIr);
+    m->print(os, nullptr);
+  }
+  target.optimize(*m);
+  if (options.keepOptimizedIr) {
+    llvm::raw_string_ostream os(out.optimizedIr);
+    m->print(os, nullptr);
+  }
+  std::vector<char> elf;
+  if (!target.emitObject(*m, elf, error)) {
+    diags.error({}, object, "", error);
+    return out;
+  }
+  out.object = std::move(elf);
+  auto sizes = programSizes(out.object);
+  for (auto& p : out.programs)
+    for (const auto& [n, count] : sizes)
+      if (n == p.name) p.instructions = count;
+  out.compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
+
+}  // namespace sluice::codegen

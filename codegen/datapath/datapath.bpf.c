@@ -1,0 +1,197 @@
+/* The generic half of every sluice program: packet parsing, connection
+ * tracking, identity lookup, counters. Compiled by clang to LLVM bitcode at
+ * build time and linked with the generated, node-specific half (the policy
+ * decisions), which calls the functions below:
+ *
+ *   SEC("tc") int from_pod_x(struct __sk_buff *skb) {
+ *     struct sluice_flow f;
+ *     int act = sluice_dp_begin(skb, &f, <endpoint addr>, SLUICE_DIR_EGRESS, <isolated?>);
+ *     if (act != SLUICE_DP_DECIDE) return act;
+ *     __u32 d = <generated decision>(sluice_flow_identity(&f), sluice_flow_remote_addr(&f),
+ *                                    sluice_flow_proto(&f), sluice_flow_port(&f));
+ *     return sluice_dp_finish(skb, &f, d);
+ *   }
+ *
+ * Every function is always_inline (and external, so it survives into the
+ * bitcode; the compiler internalizes it after linking): one program, one
+ * verification, clean BTF (see TOOLCHAIN.md). IPv4 only for now.
+ */
+#include <linux/bpf.h>
+#include <linux/if_ether.h>
+#include <linux/in.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_endian.h>
+#include <bpf/bpf_helpers.h>
+
+#include "sluice_abi.h"
+
+#define DP_FN __attribute__((always_inline))
+
+/* ---- maps: shared by every program generation (pinned by name) ---------- */
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_HASH);
+  __uint(max_entries, SLUICE_CT_MAX_ENTRIES);
+  __type(key, struct sluice_ct_key);
+  __type(value, struct sluice_ct_value);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_ct_v1 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_HASH);
+  __uint(max_entries, SLUICE_IPCACHE_MAX_ENTRIES);
+  __type(key, struct sluice_ipcache_key);
+  __type(value, struct sluice_ipcache_value);
+  __uint(map_flags, BPF_F_NO_PREALLOC);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_ipc_v1 SEC(".maps");
+
+struct {
+  __uint(type, BPF_MAP_TYPE_LRU_PERCPU_HASH);
+  __uint(max_entries, SLUICE_COUNTERS_MAX_ENTRIES);
+  __type(key, struct sluice_counter_key);
+  __type(value, struct sluice_counter_value);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_cnt_v1 SEC(".maps");
+
+/* ---- the parsed packet ------------------------------------------------------ */
+
+enum { SLUICE_DIR_INGRESS = 0, SLUICE_DIR_EGRESS = 1 };
+#define SLUICE_DP_DECIDE (-1)
+
+struct sluice_flow {
+  struct sluice_ct_key key; /* this packet's tuple, scoped to this hook */
+  __u32 endpoint_addr;      /* network order */
+  __u32 remote_addr;        /* host order, for CIDR decisions */
+  __u32 remote_identity;
+  __u32 port;               /* destination port, or ICMP type */
+  __u32 len;
+  __u8 direction;
+  __u8 proto;
+};
+
+/* The compiler reserves this many bytes (8-aligned) for a flow on the stack. */
+#define SLUICE_FLOW_STACK_BYTES 64
+_Static_assert(sizeof(struct sluice_flow) <= SLUICE_FLOW_STACK_BYTES, "grow SLUICE_FLOW_STACK_BYTES in codegen too");
+
+DP_FN __u32 sluice_flow_identity(const struct sluice_flow *f) { return f->remote_identity; }
+DP_FN __u32 sluice_flow_remote_addr(const struct sluice_flow *f) { return f->remote_addr; }
+DP_FN __u32 sluice_flow_proto(const struct sluice_flow *f) { return f->proto; }
+DP_FN __u32 sluice_flow_port(const struct sluice_flow *f) { return f->port; }
+
+static __always_inline void count(const struct sluice_flow *f, __u8 outcome) {
+  struct sluice_counter_key k = {.endpoint_addr = f->endpoint_addr, .direction = f->direction, .outcome = outcome};
+  struct sluice_counter_value *v = bpf_map_lookup_elem(&sluice_cnt_v1, &k);
+  if (v) {
+    v->packets += 1; /* per-CPU: no atomics needed */
+    v->bytes += f->len;
+    return;
+  }
+  struct sluice_counter_value nv = {.packets = 1, .bytes = f->len};
+  bpf_map_update_elem(&sluice_cnt_v1, &k, &nv, BPF_NOEXIST);
+}
+
+static __always_inline int leave(struct __sk_buff *skb, const struct sluice_flow *f, __u8 outcome, int action) {
+  skb->cb[SLUICE_CB_OUTCOME] = outcome;
+  count(f, outcome);
+  return action;
+}
+
+static __always_inline __u32 lookup_identity(__u32 addr_be) {
+  struct sluice_ipcache_key k = {.addr = addr_be};
+  struct sluice_ipcache_value *v = bpf_map_lookup_elem(&sluice_ipc_v1, &k);
+  return v ? v->identity : 2 /* world */;
+}
+
+/* Parses the packet, checks tracking. Returns a TC action when the packet is
+ * decided without policy (established, reply, not IP, malformed), or
+ * SLUICE_DP_DECIDE when a new connection needs the policy's decision. */
+DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 endpoint_addr_be, __u32 direction,
+                          __u32 isolated) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  __builtin_memset(f, 0, sizeof(*f));
+  f->endpoint_addr = endpoint_addr_be;
+  f->direction = direction;
+  f->len = skb->len;
+  skb->cb[SLUICE_CB_DECISION] = 0;
+  skb->cb[SLUICE_CB_IDENTITY] = 0;
+  int drop_if_isolated = isolated ? TC_ACT_SHOT : TC_ACT_OK;
+
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
+  if (eth->h_proto != bpf_htons(ETH_P_IP)) {
+    /* ARP must flow for pods to reach their gateway; IPv6 is not enforced yet,
+       so an isolated pod gets none (fail closed). */
+    if (eth->h_proto == bpf_htons(ETH_P_IPV6)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
+    return leave(skb, f, SLUICE_OUT_NOT_IP, TC_ACT_OK);
+  }
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end || ip->ihl < 5) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
+  /* Later fragments carry no ports: not tracked yet, so refused when isolated. */
+  if (ip->frag_off & bpf_htons(0x1fff)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
+
+  if (direction == SLUICE_DIR_EGRESS && endpoint_addr_be && ip->saddr != endpoint_addr_be)
+    return leave(skb, f, SLUICE_OUT_SPOOFED, TC_ACT_SHOT);
+
+  f->proto = ip->protocol;
+  f->key.saddr = ip->saddr;
+  f->key.daddr = ip->daddr;
+  f->key.proto = ip->protocol;
+  void *l4 = (void *)ip + ip->ihl * 4;
+  if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP || ip->protocol == IPPROTO_SCTP) {
+    /* TCP, UDP and SCTP all start with source and destination ports. */
+    __be16 *ports = l4;
+    if ((void *)(ports + 2) > end) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
+    f->key.sport = bpf_ntohs(ports[0]);
+    f->key.dport = bpf_ntohs(ports[1]);
+    f->port = f->key.dport;
+  } else if (ip->protocol == IPPROTO_ICMP) {
+    __u8 *icmp = l4;
+    if ((void *)(icmp + 8) > end) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
+    __u16 id = ((__u16)icmp[4] << 8) | icmp[5];
+    f->port = icmp[0];
+    if (icmp[0] == 8) f->key.sport = id;      /* echo request */
+    else if (icmp[0] == 0) f->key.dport = id; /* echo reply: the request's tuple reversed */
+  }
+
+  /* One lookup decides every packet of a tracked connection, either way:
+     admitting a connection also tracks its replies (sluice_dp_finish). The
+     established path is the hot one, so it counts nothing else. */
+  f->key.scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS;
+  struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v1, &f->key);
+  if (ct) {
+    skb->cb[SLUICE_CB_DECISION] = ct->decision;
+    skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
+    return TC_ACT_OK;
+  }
+
+  __u32 remote_be = direction == SLUICE_DIR_EGRESS ? ip->daddr : ip->saddr;
+  f->remote_addr = bpf_ntohl(remote_be);
+  f->remote_identity = lookup_identity(remote_be);
+  skb->cb[SLUICE_CB_IDENTITY] = f->remote_identity;
+  return SLUICE_DP_DECIDE;
+}
+
+/* Applies the policy's decision to a new connection: tracks it when allowed. */
+DP_FN int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __u32 decision) {
+  skb->cb[SLUICE_CB_DECISION] = decision;
+  if (!SLUICE_DECISION_ALLOWS(decision)) return leave(skb, f, SLUICE_OUT_NEW_DENIED, TC_ACT_SHOT);
+  struct sluice_ct_value v = {.created_ns = bpf_ktime_get_ns(), .packets = 1, .decision = decision};
+  bpf_map_update_elem(&sluice_ct_v1, &f->key, &v, BPF_ANY);
+  /* The replies pass the same endpoint's other hook: track them under that
+     hook's scope. They are this connection's replies only (same 5-tuple), so
+     no other connection rides on them; a same-node peer's own hook still
+     applies its policy, because its entries are keyed by its own tuples. */
+  struct sluice_ct_key rev = {
+      .saddr = f->key.daddr, .daddr = f->key.saddr, .sport = f->key.dport, .dport = f->key.sport,
+      .proto = f->key.proto,
+      .scope = f->key.scope == SLUICE_CT_EGRESS ? SLUICE_CT_INGRESS : SLUICE_CT_EGRESS,
+  };
+  v.is_reply = 1;
+  bpf_map_update_elem(&sluice_ct_v1, &rev, &v, BPF_ANY);
+  return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
+}
+
+char _license[] SEC("license") = "GPL";

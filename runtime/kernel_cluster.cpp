@@ -1,0 +1,185 @@
+#include "runtime/kernel_cluster.h"
+
+#include <fmt/format.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <filesystem>
+#include <random>
+
+#include "codegen/datapath/sluice_abi.h"
+#include "ir/lower.h"
+
+namespace sluice::runtime {
+
+namespace fs = std::filesystem;
+
+KernelCluster::KernelCluster() {
+  static std::atomic<unsigned> counter{0};
+  pinRoot_ = fmt::format("/sys/fs/bpf/sluice-run-{}-{}", ::getpid(), counter++);
+  // Source ports of probes: distinct per probe so no probe meets another's tracking entry.
+  nextPort_ = uint16_t(20000 + std::random_device{}() % 20000);
+}
+
+KernelCluster::~KernelCluster() {
+  for (auto& [name, node] : loaded_) node->unpinMaps();
+  loaded_.clear();
+  std::error_code ec;
+  fs::remove_all(pinRoot_, ec);
+}
+
+LoadedNode* KernelCluster::loaded(const std::string& node) {
+  auto it = loaded_.find(node);
+  return it == loaded_.end() ? nullptr : it->second.get();
+}
+
+bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options) {
+  program_ = ir::lower(state, diags, ir::LowerOptions{options.onlyNode});
+  if (diags.hasErrors()) return false;
+  for (const Pod& pod : state.pods)
+    if (pod.hostNetwork && !pod.ips.empty() && pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed)
+      hostNetworkPods_[pod.meta.key()] = PodPlace{pod.nodeName, pod.ips.front(), nullptr};
+  for (const auto& np : program_.nodes) {
+    codegen::CompiledNode c = codegen::compileNode(program_, np, options.compile, diags);
+    if (c.object.empty()) return false;
+    auto node = std::make_unique<LoadedNode>();
+    std::string error;
+    if (!node->load(c, np, pinRoot_ + "/" + np.node, error)) {
+      diags.error({}, "Node " + np.node, "", error);
+      return false;
+    }
+    compiled_.push_back(std::move(c));
+    loaded_[np.node] = std::move(node);
+  }
+  return true;
+}
+
+std::vector<std::string> KernelCluster::runningPods() const {
+  std::vector<std::string> out;
+  for (const auto& np : program_.nodes)
+    for (const auto& ep : np.endpoints) out.push_back(ep.key());
+  for (const auto& [key, place] : hostNetworkPods_) out.push_back(key);
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+std::optional<KernelCluster::PodPlace> KernelCluster::findPod(const std::string& key) const {
+  for (const auto& np : program_.nodes)
+    for (const auto& ep : np.endpoints)
+      if (ep.key() == key)
+        for (const auto& ip : ep.ips)
+          if (ip.isV4()) return PodPlace{np.node, ip, &ep};
+  auto it = hostNetworkPods_.find(key);
+  if (it != hostNetworkPods_.end()) return it->second;
+  return std::nullopt;
+}
+
+std::optional<KernelCluster::PodPlace> KernelCluster::findByIp(const IpAddr& ip) const {
+  for (const auto& np : program_.nodes)
+    for (const auto& ep : np.endpoints)
+      for (const auto& a : ep.ips)
+        if (a == ip) return PodPlace{np.node, ip, &ep};
+  return std::nullopt;
+}
+
+static std::string describe(const RunResult& r, const ir::Rule* rule, ir::Direction dir) {
+  const char* what = dir == ir::Direction::Egress ? "egress" : "ingress";
+  uint32_t kind = SLUICE_DECISION_KIND(r.decision);
+  std::string from = rule ? fmt::format("{} ({} {} at {})", rule->name, rule->origin.policy, rule->origin.path,
+                                        rule->origin.loc.fileLine())
+                          : "";
+  switch (kind) {
+    case SLUICE_DECIDE_ALLOW_UNISOLATED: return fmt::format("allowed: no policy isolates its {}", what);
+    case SLUICE_DECIDE_ALLOW_RULE: return "allowed by " + from;
+    case SLUICE_DECIDE_DENY_RULE: return "denied by " + from;
+    case SLUICE_DECIDE_DENY_DEFAULT: return fmt::format("denied: its {} is isolated and no rule allows this", what);
+  }
+  switch (r.outcome) {
+    case SLUICE_OUT_SPOOFED: return "dropped: the source address is not the pod's";
+    case SLUICE_OUT_UNSUPPORTED: return "dropped: not an IPv4 packet sluice can enforce";
+    case SLUICE_OUT_NOT_IP: return "passed: not IP";
+  }
+  return r.passed() ? "passed" : "dropped";
+}
+
+HookStep KernelCluster::runHook(const PodPlace& at, ir::Direction dir, const std::vector<uint8_t>& packet) {
+  HookStep step;
+  step.hook = dir == ir::Direction::Egress ? "from-pod" : "to-pod";
+  step.endpoint = at.endpoint->key();
+  step.node = at.node;
+  const ir::NodeProgram* np = program_.findNode(at.node);
+  step.program = codegen::programName(*np, *at.endpoint, dir);
+  LoadedNode* node = loaded(at.node);
+  int fd = node ? node->programFd(step.program) : -1;
+  if (fd < 0) {
+    step.run.error = "program " + step.program + " is not loaded";
+    return step;
+  }
+  step.run = runPacket(fd, packet);
+  uint32_t index = SLUICE_DECISION_RULE(step.run.decision);
+  const auto& rules = at.endpoint->policy(dir).rules;
+  if (index >= 1 && index <= rules.size()) step.rule = &rules[index - 1];
+  step.explanation = describe(step.run, step.rule, dir);
+  return step;
+}
+
+FlowTrace KernelCluster::trace(const FlowQuery& q) {
+  FlowTrace t;
+  auto src = findPod(q.fromPod);
+  if (!src) {
+    t.error = fmt::format("no running pod '{}' with an IPv4 address", q.fromPod);
+    return t;
+  }
+  std::optional<PodPlace> dst;
+  if (!q.toPod.empty()) {
+    dst = findPod(q.toPod);
+    if (!dst) {
+      t.error = fmt::format("no running pod '{}' with an IPv4 address", q.toPod);
+      return t;
+    }
+  } else if (q.toIp) {
+    dst = findByIp(*q.toIp);
+    if (!dst) {
+      for (const auto& [key, place] : hostNetworkPods_)
+        if (place.ip == *q.toIp) dst = place;
+    }
+  }
+  t.from = q.fromPod;
+  t.to = !q.toPod.empty() ? q.toPod : (dst && dst->endpoint ? dst->endpoint->key() : q.toIp->str());
+  t.srcIp = src->ip;
+  t.dstIp = dst ? dst->ip : *q.toIp;
+  t.ok = true;
+  if (t.srcIp == t.dstIp) {
+    // A pod's traffic to its own address goes through its loopback and never
+    // meets a hook: Kubernetes policy never blocks a pod from itself.
+    t.allowed = true;
+    t.note = "a pod reaching its own address never leaves its network namespace";
+    return t;
+  }
+  PacketSpec spec{t.srcIp, t.dstIp, q.proto, nextPort_++, q.port, true};
+  if (nextPort_ < 20000) nextPort_ = 20000;
+  std::vector<uint8_t> packet = buildPacket(spec);
+  t.allowed = true;
+  if (src->endpoint) {
+    HookStep s = runHook(*src, ir::Direction::Egress, packet);
+    if (!s.run.ok) {
+      t.ok = false;
+      t.error = s.run.error;
+    }
+    t.allowed = s.run.passed();
+    t.steps.push_back(std::move(s));
+  }
+  if (t.ok && t.allowed && dst && dst->endpoint) {
+    HookStep s = runHook(*dst, ir::Direction::Ingress, packet);
+    if (!s.run.ok) {
+      t.ok = false;
+      t.error = s.run.error;
+    }
+    t.allowed = s.run.passed();
+    t.steps.push_back(std::move(s));
+  }
+  return t;
+}
+
+}  // namespace sluice::runtime

@@ -1,0 +1,94 @@
+// A whole cluster's programs loaded into this kernel (nothing attached), for
+// `verify`, `trace`, `reach` and the tests: every node compiled and loaded
+// with its maps pinned under a private bpffs directory that is removed when
+// the object goes away. A flow is traced by running one synthesized packet of
+// a new connection through the real programs on its path: the source pod's
+// from-pod program on its node, then the destination pod's to-pod program.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "codegen/codegen.h"
+#include "frontend/cluster_state.h"
+#include "frontend/diagnostics.h"
+#include "ir/ir.h"
+#include "runtime/loader.h"
+#include "runtime/test_run.h"
+
+namespace sluice::runtime {
+
+struct FlowQuery {
+  std::string fromPod;          // "ns/name"
+  std::string toPod;            // "ns/name", or empty when `toIp` is used
+  std::optional<IpAddr> toIp;   // an address (a pod's address means that pod)
+  ir::L4Proto proto = ir::L4Proto::TCP;
+  uint16_t port = 80;
+};
+
+struct HookStep {
+  std::string hook;     // "from-pod" or "to-pod"
+  std::string endpoint; // "ns/name"
+  std::string node;
+  std::string program;
+  RunResult run;
+  const ir::Rule* rule = nullptr;  // the deciding rule, when one decided
+  std::string explanation;         // one line a person can read
+};
+
+struct FlowTrace {
+  bool ok = false;
+  std::string error;
+  bool allowed = false;
+  std::string from, to;   // "ns/name" or an address
+  IpAddr srcIp, dstIp;
+  std::vector<HookStep> steps;  // the hooks the packet met, in order
+  std::string note;             // e.g. a pod reaching itself never leaves its namespace
+};
+
+struct ClusterOptions {
+  codegen::CompileOptions compile;
+  std::string onlyNode;  // compile and load one node only
+};
+
+class KernelCluster {
+ public:
+  KernelCluster();
+  ~KernelCluster();
+  KernelCluster(const KernelCluster&) = delete;
+  KernelCluster& operator=(const KernelCluster&) = delete;
+
+  // Lowers, compiles and loads. Problems go to `diags`; returns false on any error.
+  bool build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options = {});
+
+  const ir::Program& program() const { return program_; }
+  const std::vector<codegen::CompiledNode>& compiled() const { return compiled_; }
+  LoadedNode* loaded(const std::string& node);
+
+  FlowTrace trace(const FlowQuery& query);
+
+  // Every endpoint pod and hostNetwork pod with an IP, sorted ("ns/name").
+  std::vector<std::string> runningPods() const;
+
+ private:
+  struct PodPlace {
+    std::string node;
+    IpAddr ip;
+    const ir::Endpoint* endpoint = nullptr;  // null for hostNetwork pods
+  };
+  std::optional<PodPlace> findPod(const std::string& key) const;
+  std::optional<PodPlace> findByIp(const IpAddr& ip) const;
+  HookStep runHook(const PodPlace& at, ir::Direction dir, const std::vector<uint8_t>& packet);
+
+  ir::Program program_;
+  std::vector<codegen::CompiledNode> compiled_;
+  std::map<std::string, std::unique_ptr<LoadedNode>> loaded_;
+  std::map<std::string, PodPlace> hostNetworkPods_;
+  std::string pinRoot_;
+  uint16_t nextPort_;
+};
+
+}  // namespace sluice::runtime

@@ -1,0 +1,61 @@
+// Loading a node's compiled object into the kernel with libbpf: maps pinned
+// under a per-node bpffs directory (shared by every program generation of
+// that node, so connection tracking survives swaps), every program verified,
+// the IP cache filled from the node's IR. Nothing is half-loaded: on failure
+// no program stays loaded and the error says which program the verifier
+// refused and why.
+#pragma once
+
+#include <map>
+#include <string>
+#include <vector>
+
+#include "codegen/codegen.h"
+#include "ir/ir.h"
+
+struct bpf_object;
+
+namespace sluice::runtime {
+
+// Mounts bpffs at /sys/fs/bpf if it is not mounted (tests and CLI run as root).
+// Returns an empty string on success, else what went wrong.
+std::string ensureBpffs();
+
+struct ProgramStats {
+  std::string name;
+  int fd = -1;
+  uint32_t instructions = 0;       // xlated BPF instructions
+  uint32_t verifiedInstructions = 0;  // instructions the verifier processed
+  uint32_t btfId = 0;
+  double loadMs = 0;
+};
+
+class LoadedNode {
+ public:
+  LoadedNode() = default;
+  LoadedNode(const LoadedNode&) = delete;
+  LoadedNode& operator=(const LoadedNode&) = delete;
+  LoadedNode(LoadedNode&& other) noexcept;
+  LoadedNode& operator=(LoadedNode&& other) noexcept;
+  ~LoadedNode();
+
+  // Loads `compiled` with maps pinned under `pinDir` (created if missing).
+  // Returns false with `error` set (verifier log included) on failure.
+  bool load(const codegen::CompiledNode& compiled, const ir::NodeProgram& node, const std::string& pinDir,
+            std::string& error);
+
+  const std::vector<ProgramStats>& programs() const { return programs_; }
+  int programFd(const std::string& name) const;
+  int mapFd(const std::string& name) const;
+  // Replaces the IP cache's contents with the node's table.
+  bool syncIpcache(const ir::NodeProgram& node, std::string& error);
+  // Unpins this node's maps (the directory is removed when empty).
+  void unpinMaps();
+
+ private:
+  bpf_object* obj_ = nullptr;
+  std::string pinDir_;
+  std::vector<ProgramStats> programs_;
+};
+
+}  // namespace sluice::runtime

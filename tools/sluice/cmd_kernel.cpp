@@ -1,0 +1,231 @@
+// The commands that load programs into this kernel: verify, trace, reach.
+// They need root (CAP_BPF, CAP_SYS_ADMIN for bpffs); nothing is attached.
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include <charconv>
+#include <iostream>
+
+#include "codegen/datapath/sluice_abi.h"
+#include "runtime/kernel_cluster.h"
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/commands.h"
+
+namespace sluice::cli {
+namespace {
+
+using nlohmann::json;
+
+struct PortProto {
+  uint16_t port = 0;
+  ir::L4Proto proto = ir::L4Proto::TCP;
+};
+
+// "80/TCP" (protocol TCP, UDP or SCTP; case-insensitive; default TCP).
+std::optional<PortProto> parsePortProto(const std::string& text, std::string& error) {
+  std::string portText = text, protoText = "TCP";
+  if (size_t slash = text.find('/'); slash != std::string::npos) {
+    portText = text.substr(0, slash);
+    protoText = text.substr(slash + 1);
+  }
+  for (auto& c : protoText) c = char(std::toupper(static_cast<unsigned char>(c)));
+  PortProto pp;
+  unsigned v = 0;
+  auto [p, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), v);
+  if (ec != std::errc() || p != portText.data() + portText.size() || v < 1 || v > 65535) {
+    error = fmt::format("'{}': expected PORT/PROTOCOL with PORT in 1..65535, e.g. 80/TCP", text);
+    return std::nullopt;
+  }
+  pp.port = uint16_t(v);
+  if (protoText == "TCP") pp.proto = ir::L4Proto::TCP;
+  else if (protoText == "UDP") pp.proto = ir::L4Proto::UDP;
+  else if (protoText == "SCTP") pp.proto = ir::L4Proto::SCTP;
+  else {
+    error = fmt::format("'{}': protocol must be TCP, UDP or SCTP", text);
+    return std::nullopt;
+  }
+  return pp;
+}
+
+// Loads, lowers, compiles and loads every node; exits on error.
+std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, const std::string& cpu) {
+  LoadResult in;
+  bool ok = loadInputs(opts, in);
+  auto cluster = std::make_unique<runtime::KernelCluster>();
+  if (ok) {
+    runtime::ClusterOptions co;
+    co.compile.cpu = cpu;
+    ok = cluster->build(in.state, in.diags, co);
+  }
+  printDiagnostics(in.diags, opts.verbose);
+  if (!ok) throw CLI::RuntimeError(kExitInputError);
+  return cluster;
+}
+
+json stepJson(const runtime::HookStep& s) {
+  json j = {{"hook", s.hook},
+            {"endpoint", s.endpoint},
+            {"node", s.node},
+            {"program", s.program},
+            {"verdict", s.run.passed() ? "allow" : "deny"},
+            {"explanation", s.explanation}};
+  if (s.rule) {
+    j["rule"] = {{"name", s.rule->name},
+                 {"policy", s.rule->origin.policy},
+                 {"path", s.rule->origin.path},
+                 {"file", s.rule->origin.loc.fileName()},
+                 {"line", s.rule->origin.loc.line}};
+  }
+  return j;
+}
+
+}  // namespace
+
+void registerVerify(CLI::App& app) {
+  auto opts = std::make_shared<InputOptions>();
+  auto cpu = std::make_shared<std::string>("v4");
+  CLI::App* cmd = app.add_subcommand(
+      "verify", "Load every node's programs into the kernel verifier (nothing is attached) and report, per program, "
+                "its instructions and the instructions the verifier processed, or the verifier's complaint. Needs root.");
+  addInputOptions(*cmd, *opts);
+  cmd->add_option("--cpu", *cpu, "BPF instruction set: v4 or v3")->check(CLI::IsMember({"v3", "v4"}));
+  cmd->callback([=] {
+    auto cluster = buildCluster(*opts, *cpu);
+    std::cout << fmt::format("{:<16} {:<60} {:>8} {:>10} {:>6}\n", "node", "program", "insns", "verified", "btf");
+    for (const auto& np : cluster->program().nodes) {
+      runtime::LoadedNode* node = cluster->loaded(np.node);
+      for (const auto& p : node->programs())
+        std::cout << fmt::format("{:<16} {:<60} {:>8} {:>10} {:>6}\n", np.node, p.name, p.instructions,
+                                 p.verifiedInstructions, p.btfId ? "yes" : "NO");
+    }
+    std::cout << "all programs loaded\n";
+  });
+}
+
+void registerTrace(CLI::App& app) {
+  auto opts = std::make_shared<InputOptions>();
+  auto from = std::make_shared<std::string>();
+  auto to = std::make_shared<std::string>();
+  auto output = std::make_shared<std::string>("text");
+  CLI::App* cmd = app.add_subcommand(
+      "trace", "Send one packet of a new connection through the real programs on its path (the source pod's from-pod "
+               "program, then the destination pod's to-pod program) and say the verdict and which rule decided it. "
+               "Needs root.");
+  addInputOptions(*cmd, *opts);
+  cmd->add_option("--from", *from, "Source pod, NS/POD")->required();
+  cmd->add_option("--to", *to, "Destination: NS/POD:PORT/PROTO or IP:PORT/PROTO (PROTO: TCP, UDP, SCTP)")
+      ->required();
+  cmd->add_option("--output", *output, "Output format")->check(CLI::IsMember({"text", "json"}));
+  cmd->callback([=] {
+    runtime::FlowQuery q;
+    q.fromPod = *from;
+    size_t colon = to->rfind(':');
+    std::string error;
+    std::optional<PortProto> pp;
+    if (colon != std::string::npos) pp = parsePortProto(to->substr(colon + 1), error);
+    else error = fmt::format("--to '{}': expected NS/POD:PORT/PROTO or IP:PORT/PROTO", *to);
+    if (pp) {
+      std::string target = to->substr(0, colon);
+      if (auto ip = IpAddr::parse(target)) q.toIp = *ip;
+      else if (target.find('/') != std::string::npos) q.toPod = target;
+      else error = fmt::format("--to '{}': '{}' is neither NS/POD nor an IP address", *to, target);
+      q.port = pp->port;
+      q.proto = pp->proto;
+    }
+    if (from->find('/') == std::string::npos) error = fmt::format("--from '{}': expected NS/POD", *from);
+    if (!error.empty()) {
+      std::cerr << "error: " << error << "\n";
+      throw CLI::RuntimeError(kExitUsage);
+    }
+    auto cluster = buildCluster(*opts, "v4");
+    runtime::FlowTrace t = cluster->trace(q);
+    if (!t.ok) {
+      std::cerr << "error: " << t.error << "\n";
+      throw CLI::RuntimeError(kExitInputError);
+    }
+    if (*output == "json") {
+      json steps = json::array();
+      for (const auto& s : t.steps) steps.push_back(stepJson(s));
+      json j = {{"from", t.from}, {"to", t.to}, {"src", t.srcIp.str()}, {"dst", t.dstIp.str()},
+                {"port", q.port}, {"protocol", ir::l4ProtoName(q.proto)},
+                {"verdict", t.allowed ? "allow" : "deny"}, {"hooks", steps}};
+      if (!t.note.empty()) j["note"] = t.note;
+      std::cout << j.dump(2) << "\n";
+      return;
+    }
+    std::cout << fmt::format("{} ({}) -> {} ({}) {}/{}: {}\n", t.from, t.srcIp.str(), t.to, t.dstIp.str(), q.port,
+                             ir::l4ProtoName(q.proto), t.allowed ? "ALLOW" : "DENY");
+    if (!t.note.empty()) std::cout << "  " << t.note << "\n";
+    for (const auto& s : t.steps)
+      std::cout << fmt::format("  {} {} on {} [{}]: {}\n", s.hook, s.endpoint, s.node, s.program, s.explanation);
+    if (t.steps.empty() && t.note.empty()) std::cout << "  no sluice hook on this path\n";
+  });
+}
+
+void registerReach(CLI::App& app) {
+  auto opts = std::make_shared<InputOptions>();
+  auto ports = std::make_shared<std::vector<std::string>>();
+  auto output = std::make_shared<std::string>("table");
+  CLI::App* cmd = app.add_subcommand(
+      "reach", "Trace a new connection from every running pod to every running pod on each --port, through the real "
+               "programs in the kernel, and print the verdicts. Needs root.");
+  addInputOptions(*cmd, *opts);
+  cmd->add_option("--port", *ports, "PORT/PROTO to probe (repeatable), e.g. --port 80/TCP --port 53/UDP")
+      ->required();
+  cmd->add_option("--output", *output, "json: {\"flows\": [...]}; table: a matrix per port")
+      ->check(CLI::IsMember({"json", "table"}));
+  cmd->callback([=] {
+    std::vector<PortProto> probes;
+    for (const auto& p : *ports) {
+      std::string error;
+      auto pp = parsePortProto(p, error);
+      if (!pp) {
+        std::cerr << "error: --port " << error << "\n";
+        throw CLI::RuntimeError(kExitUsage);
+      }
+      probes.push_back(*pp);
+    }
+    auto cluster = buildCluster(*opts, "v4");
+    std::vector<std::string> pods = cluster->runningPods();
+    json flows = json::array();
+    std::map<std::tuple<size_t, size_t, size_t>, bool> verdicts;
+    for (size_t k = 0; k < probes.size(); ++k)
+      for (size_t i = 0; i < pods.size(); ++i)
+        for (size_t j = 0; j < pods.size(); ++j) {
+          runtime::FlowQuery q{pods[i], pods[j], std::nullopt, probes[k].proto, probes[k].port};
+          runtime::FlowTrace t = cluster->trace(q);
+          if (!t.ok) {
+            std::cerr << fmt::format("error: {} -> {}: {}\n", pods[i], pods[j], t.error);
+            throw CLI::RuntimeError(kExitInputError);
+          }
+          verdicts[{k, i, j}] = t.allowed;
+          flows.push_back({{"from", pods[i]},
+                           {"to", pods[j]},
+                           {"port", probes[k].port},
+                           {"protocol", ir::l4ProtoName(probes[k].proto)},
+                           {"verdict", t.allowed ? "allow" : "deny"}});
+        }
+    if (*output == "json") {
+      std::cout << json{{"flows", flows}}.dump(2) << "\n";
+      return;
+    }
+    for (size_t k = 0; k < probes.size(); ++k) {
+      std::cout << fmt::format("{}/{}  (rows: from, columns: to; . allow, X deny)\n", probes[k].port,
+                               ir::l4ProtoName(probes[k].proto));
+      size_t width = 0;
+      for (const auto& p : pods) width = std::max(width, p.size());
+      for (size_t j = 0; j < pods.size(); ++j) std::cout << fmt::format("{:>{}}  {:>3} = {}\n", "", width, j, pods[j]);
+      std::cout << fmt::format("{:>{}} ", "", width);
+      for (size_t j = 0; j < pods.size(); ++j) std::cout << fmt::format("{:>3}", j);
+      std::cout << "\n";
+      for (size_t i = 0; i < pods.size(); ++i) {
+        std::cout << fmt::format("{:>{}} ", pods[i], width);
+        for (size_t j = 0; j < pods.size(); ++j) std::cout << fmt::format("{:>3}", verdicts[{k, i, j}] ? "." : "X");
+        std::cout << "\n";
+      }
+      std::cout << "\n";
+    }
+  });
+}
+
+}  // namespace sluice::cli
