@@ -6,13 +6,17 @@
 #include <llvm/IR/Verifier.h>
 #include <llvm/MC/TargetRegistry.h>
 #include <llvm/Passes/PassBuilder.h>
+#include <llvm/Support/CommandLine.h>
 #include <llvm/Support/CrashRecoveryContext.h>
 #include <llvm/Support/ErrorHandling.h>
 #include <llvm/Support/raw_ostream.h>
 #include <llvm/Target/TargetMachine.h>
 #include <llvm/Target/TargetOptions.h>
 
+#include <cstdlib>
 #include <mutex>
+#include <string>
+#include <vector>
 #include <stdexcept>
 
 extern "C" {
@@ -34,6 +38,23 @@ BpfTarget::BpfTarget(const std::string& cpu) {
     LLVMInitializeBPFTarget();
     LLVMInitializeBPFTargetMC();
     LLVMInitializeBPFAsmPrinter();
+    // For diagnosing the compiler itself: SLUICE_LLVM_ARGS="-time-passes" etc.
+    if (const char* args = std::getenv("SLUICE_LLVM_ARGS")) {
+      static std::vector<std::string> words{"sluice"};
+      std::string w;
+      for (const char* c = args;; ++c) {
+        if (*c == ' ' || *c == 0) {
+          if (!w.empty()) words.push_back(w);
+          w.clear();
+          if (!*c) break;
+        } else {
+          w += *c;
+        }
+      }
+      static std::vector<const char*> argv;
+      for (const auto& x : words) argv.push_back(x.c_str());
+      llvm::cl::ParseCommandLineOptions(int(argv.size()), argv.data());
+    }
   });
   std::string err;
   const llvm::Target* target = llvm::TargetRegistry::lookupTarget(kTriple, err);

@@ -18,6 +18,7 @@
 #include "codegen/decision_codegen.h"
 #include "codegen/decision_plan.h"
 #include "codegen/debug_info.h"
+#include "ir/print.h"
 
 extern "C" const char sluice_datapath_bc[];
 extern "C" const char sluice_datapath_bc_end[];
@@ -135,13 +136,19 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
 
   auto i32 = llvm::Type::getInt32Ty(ctx);
   auto ptr = llvm::PointerType::get(ctx, 0);
+  // Pods of one workload usually have identical policies: compile each
+  // distinct direction policy once and share its decision function.
+  std::map<std::string, Function*> decisions;
   for (ir::Direction dir : {ir::Direction::Egress, ir::Direction::Ingress}) {
     auto names = programNames(node, dir);
     for (const auto& ep : node.endpoints) {
       const ir::DirectionPolicy& policy = ep.policy(dir);
       const char* dirName = dir == ir::Direction::Egress ? "egress" : "ingress";
-      DirectionPlan plan = planDirection(policy, known);
-      Function* decide = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan);
+      Function*& decide = decisions[std::string(dirName) + "\n" + ir::str(policy, dir)];
+      if (!decide) {
+        DirectionPlan plan = planDirection(policy, known);
+        decide = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan);
+      }
 
       // The tc program: datapath begin, the decision, datapath finish.
       std::string name = names.at(ep.key());

@@ -4,6 +4,7 @@
 #include <llvm/IR/IRBuilder.h>
 #include <llvm/IR/Module.h>
 
+#include <cstdlib>
 #include <functional>
 #include <map>
 
@@ -26,45 +27,104 @@ struct Emitter {
   std::string base;
   llvm::LLVMContext& ctx = m.getContext();
   llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
-  std::map<RuleList, Function*> l4Functions;
+  std::map<uint32_t, Function*> groupFunctions;
 
-  Function* newFunction(const std::string& name, unsigned params) {
+  // Large trees stay in functions of their own that LLVM does not optimize:
+  // they are emitted in final form, and LLVM's CFG simplification is quadratic
+  // in the number of leaves (minutes at 10,000 rules, measured). Small
+  // functions are inlined and optimized as usual.
+  static constexpr size_t kInlineLeaves = 64;
+  Function* newFunction(const std::string& name, unsigned params, bool large = false, bool global = false) {
     auto* type = llvm::FunctionType::get(i32, std::vector<llvm::Type*>(params, i32), false);
-    Function* f = Function::Create(type, Function::InternalLinkage, name, m);
+    // Unique by construction: LLVM's own renaming appends ".1", which BTF refuses.
+    std::string symbol = symbolName(name);
+    for (int n = 2; m.getFunction(symbol); ++n) symbol = fmt::format("{}_{}", symbolName(name), n);
+    Function* f = Function::Create(type, global ? Function::ExternalLinkage : Function::InternalLinkage, symbol, m);
     f->addFnAttr(llvm::Attribute::NoUnwind);
+    if (large) {
+      f->addFnAttr(llvm::Attribute::NoInline);
+      if (std::getenv("SLUICE_OPTNONE")) f->addFnAttr(llvm::Attribute::OptimizeNone);
+    }
     return f;
   }
 
-  // Binary search over sorted disjoint intervals of `value`; `leaf(i)` emits
-  // the code for interval i at the builder's insertion point (it must end the block).
+  // Parameters are named when created: split-off subtrees copy the names, and
+  // BTF refuses unnamed parameters ("Invalid arg#1").
+  static void nameArgs(Function* f, const std::vector<std::string>& names) {
+    for (unsigned i = 0; i < names.size(); ++i) f->getArg(i)->setName(names[i]);
+  }
+
+  // The kernel's BTF accepts only [A-Za-z0-9_] in function names; with any
+  // other character it refuses the whole BTF and libbpf silently loads without
+  // it (which also demotes global functions to static ones). '.' separators
+  // in our names become "__".
+  static std::string symbolName(const std::string& name) {
+    std::string out;
+    for (char c : name) {
+      if (c == '.') out += "__";
+      else out += std::isalnum(static_cast<unsigned char>(c)) ? c : '_';
+    }
+    return out;
+  }
+
+  // Binary search over sorted disjoint intervals of args[key]; `leaf(b, i,
+  // args)` emits interval i's code at the builder (it must end the block).
+  // Subtrees past kSplitLeaves move to functions of their own (BPF global
+  // functions of scalars, verified once each): an unoptimized function cannot
+  // get LLVM's long-jump relaxation, so no function may approach 32K
+  // instructions.
+  static constexpr size_t kSplitLeaves = 2048;
+  using Leaf = std::function<void(IRBuilder<>&, size_t, const std::vector<Value*>&)>;
   template <typename Interval>
-  void emitIntervalTree(Function* f, Value* value, const std::vector<Interval>& intervals, size_t lo, size_t hi,
-                        BasicBlock* at, const std::function<void(IRBuilder<>&, size_t)>& leaf) {
+  void emitIntervalTree(Function* f, const std::vector<Value*>& args, size_t key,
+                        const std::vector<Interval>& intervals, size_t lo, size_t hi, BasicBlock* at,
+                        const Leaf& leaf, bool root = true) {
     IRBuilder<> b(at);
     if (lo == hi) {
-      leaf(b, lo);
+      leaf(b, lo, args);
+      return;
+    }
+    if (!root && hi - lo + 1 > kSplitLeaves) {
+      std::vector<std::string> names;
+      for (Value* a : args) names.push_back(a->getName().str());
+      Function* sub = newFunction(fmt::format("{}_part{}", f->getName().str(), ++parts), unsigned(args.size()),
+                                  /*large=*/true, /*global=*/true);
+      std::vector<Value*> subArgs;
+      for (unsigned i = 0; i < args.size(); ++i) {
+        sub->getArg(i)->setName(names[i]);
+        subArgs.push_back(sub->getArg(i));
+      }
+      emitIntervalTree(sub, subArgs, key, intervals, lo, hi, BasicBlock::Create(ctx, "entry", sub), leaf, true);
+      di.attach(*sub, names, std::vector<bool>(names.size(), false));
+      b.CreateRet(b.CreateCall(sub, args));
       return;
     }
     size_t mid = (lo + hi + 1) / 2;
     auto* left = BasicBlock::Create(ctx, "below", f);
     auto* right = BasicBlock::Create(ctx, "from", f);
-    b.CreateCondBr(b.CreateICmpULT(value, b.getInt32(intervals[mid].first)), left, right);
-    emitIntervalTree(f, value, intervals, lo, mid - 1, left, leaf);
-    emitIntervalTree(f, value, intervals, mid, hi, right, leaf);
+    b.CreateCondBr(b.CreateICmpULT(args[key], b.getInt32(intervals[mid].first)), left, right);
+    emitIntervalTree(f, args, key, intervals, lo, mid - 1, left, leaf, false);
+    emitIntervalTree(f, args, key, intervals, mid, hi, right, leaf, false);
+  }
+  unsigned parts = 0;
+
+  std::string groupName(uint32_t g) {
+    const RuleList& rules = plan.groups[g].rules;
+    if (rules.size() == 1) return "rule." + policy.rules[rules[0] - 1].name;
+    return fmt::format("rules.{}.and{}more", policy.rules[rules[0] - 1].name, rules.size() - 1);
   }
 
-  std::string listName(const RuleList& list) {
-    if (list.size() == 1) return "rule." + policy.rules[list[0] - 1].name;
-    return fmt::format("rules.{}+{}", policy.rules[list[0] - 1].name, list.size() - 1);
-  }
-
-  // (proto, port) -> first rule of `list` admitting it, or 0.
-  Function* l4Function(const RuleList& list) {
-    auto it = l4Functions.find(list);
-    if (it != l4Functions.end()) return it->second;
-    Function* f = newFunction(listName(list), 2);
-    l4Functions[list] = f;
-    const L4Plan& l4 = plan.l4.at(list);
+  // (proto, port) -> the group's first rule admitting it, or 0. A large tree is
+  // a BPF global function: the verifier checks it once, on its own, however
+  // many identities and addresses reach it (its arguments are plain scalars).
+  Function* groupFunction(uint32_t g) {
+    auto it = groupFunctions.find(g);
+    if (it != groupFunctions.end()) return it->second;
+    const L4Plan& l4 = plan.groups[g].l4;
+    bool large = l4.leaves() > kInlineLeaves;
+    Function* f = newFunction(base + "." + groupName(g), 2, large, large);
+    groupFunctions[g] = f;
+    nameArgs(f, {"proto", "port"});
     Value* proto = f->getArg(0);
     Value* port = f->getArg(1);
     auto* entry = BasicBlock::Create(ctx, "entry", f);
@@ -75,21 +135,67 @@ struct Emitter {
     for (const auto& [protoNumber, intervals] : l4.byProto) {
       auto* block = BasicBlock::Create(ctx, fmt::format("proto{}", protoNumber), f);
       sw->addCase(b.getInt32(protoNumber), block);
-      emitIntervalTree(f, port, intervals, 0, intervals.size() - 1, block,
-                       [&](IRBuilder<>& lb, size_t i) { lb.CreateRet(lb.getInt32(intervals[i].rule)); });
+      emitIntervalTree(f, {proto, port}, 1, intervals, 0, intervals.size() - 1, block,
+                       [&](IRBuilder<>& lb, size_t i, const std::vector<Value*>&) {
+                         lb.CreateRet(lb.getInt32(intervals[i].rule));
+                       });
     }
     di.attach(*f, {"proto", "port"}, {false, false});
     return f;
   }
 
-  Value* callL4(IRBuilder<>& b, const RuleList& list, Value* proto, Value* port) {
-    if (list.empty()) return b.getInt32(0);
-    return b.CreateCall(l4Function(list), {proto, port});
+  // min over non-zero rule indices (0 = no rule).
+  Value* firstRule(IRBuilder<>& b, Value* a, Value* c) {
+    Value* am = b.CreateSub(a, b.getInt32(1));  // 0 -> 0xffffffff
+    Value* cm = b.CreateSub(c, b.getInt32(1));
+    return b.CreateAdd(b.CreateSelect(b.CreateICmpULT(am, cm), am, cm), b.getInt32(1));
+  }
+
+  // A small group's tree is emitted right where it is used (a function per
+  // tiny group costs LLVM more than the tree itself); a large one is called.
+  // Leaves the builder at the end of the emitted code.
+  Value* evalGroup(IRBuilder<>& b, uint32_t g, Value* proto, Value* port) {
+    const L4Plan& l4 = plan.groups[g].l4;
+    if (l4.leaves() > kInlineLeaves) return b.CreateCall(groupFunction(g), {proto, port});
+    Function* f = b.GetInsertBlock()->getParent();
+    auto* done = BasicBlock::Create(ctx, groupName(g) + ".done", f);
+    IRBuilder<> db(done);
+    llvm::PHINode* phi = db.CreatePHI(i32, unsigned(l4.leaves()), groupName(g));
+    auto* other = BasicBlock::Create(ctx, "other_protocols", f);
+    llvm::SwitchInst* sw = b.CreateSwitch(proto, other, unsigned(l4.byProto.size()));
+    IRBuilder<>(other).CreateBr(done);
+    phi->addIncoming(b.getInt32(l4.anyRule), other);
+    for (const auto& [protoNumber, intervals] : l4.byProto) {
+      auto* block = BasicBlock::Create(ctx, fmt::format("proto{}", protoNumber), f);
+      sw->addCase(b.getInt32(protoNumber), block);
+      emitIntervalTree(f, {proto, port}, 1, intervals, 0, intervals.size() - 1, block,
+                       [&](IRBuilder<>& lb, size_t i, const std::vector<Value*>&) {
+                         phi->addIncoming(lb.getInt32(intervals[i].rule), lb.GetInsertBlock());
+                         lb.CreateBr(done);
+                       });
+    }
+    b.SetInsertPoint(done);
+    return phi;
+  }
+
+  Value* callGroups(IRBuilder<>& b, const GroupList& groups, Value* proto, Value* port) {
+    Value* best = nullptr;
+    for (uint32_t g : groups) {
+      Value* r = evalGroup(b, g, proto, port);
+      best = best ? firstRule(b, best, r) : r;
+    }
+    return best ? best : b.getInt32(0);
+  }
+
+  std::string groupsName(const GroupList& groups) {
+    if (groups.empty()) return "no_rule";
+    return "admit." + groupName(groups.front()) + (groups.size() > 1 ? fmt::format(".and{}more", groups.size() - 1) : "");
   }
 
   // identity -> first rule admitting (identity, proto, port), or 0.
   Function* identityMatcher(const MatcherPlan& mp, const std::string& name) {
-    Function* f = newFunction(name, 3);
+    bool large = mp.byIdentity.size() > kInlineLeaves;
+    Function* f = newFunction(name, 3, large, large);
     Value *identity = f->getArg(0), *proto = f->getArg(1), *port = f->getArg(2);
     auto* entry = BasicBlock::Create(ctx, "entry", f);
     auto* other = BasicBlock::Create(ctx, "other_identities", f);
@@ -97,16 +203,16 @@ struct Emitter {
     llvm::SwitchInst* sw = b.CreateSwitch(identity, other, unsigned(mp.byIdentity.size()));
     {
       IRBuilder<> ob(other);
-      ob.CreateRet(callL4(ob, mp.otherClusterIdentity, proto, port));
+      ob.CreateRet(callGroups(ob, mp.otherClusterIdentity, proto, port));
     }
-    // One block per distinct rule list; identities sharing a list share it.
-    std::map<RuleList, BasicBlock*> blocks;
+    // One block per distinct group list; identities sharing a list share it.
+    std::map<GroupList, BasicBlock*> blocks;
     for (const auto& [id, list] : mp.byIdentity) {
       BasicBlock*& block = blocks[list];
       if (!block) {
-        block = BasicBlock::Create(ctx, list.empty() ? "no_rule" : "admit." + listName(list), f);
+        block = BasicBlock::Create(ctx, groupsName(list), f);
         IRBuilder<> lb(block);
-        lb.CreateRet(callL4(lb, list, proto, port));
+        lb.CreateRet(callGroups(lb, list, proto, port));
       }
       sw->addCase(b.getInt32(id), block);
     }
@@ -116,27 +222,35 @@ struct Emitter {
 
   // address -> first rule admitting it (by CIDR or per-pod address), or 0.
   Function* addressMatcher(const MatcherPlan& mp, const std::string& name) {
-    Function* f = newFunction(name, 4);
+    // Global when large: a static subprogram is re-verified in its caller's
+    // context for every identity case that reaches it (1M+ instructions at
+    // 10,000 rules, measured); a global one is verified once.
+    bool large = mp.addresses.size() > kInlineLeaves;
+    Function* f = newFunction(name, 4, large, large);
+    nameArgs(f, {"identity", "addr", "proto", "port"});
     Value *identity = f->getArg(0), *addr = f->getArg(1), *proto = f->getArg(2), *port = f->getArg(3);
     auto* entry = BasicBlock::Create(ctx, "entry", f);
     const auto& ivs = mp.addresses;
-    emitIntervalTree(f, addr, ivs, 0, ivs.size() - 1, entry, [&](IRBuilder<>& lb, size_t i) {
+    emitIntervalTree(f, {identity, addr, proto, port}, 1, ivs, 0, ivs.size() - 1, entry,
+                     [&](IRBuilder<>& lb, size_t i, const std::vector<Value*>& a) {
+      Value *identity = a[0], *proto = a[2], *port = a[3];
+      Function* f = lb.GetInsertBlock()->getParent();
       const AddressInterval& iv = ivs[i];
-      if (iv.worldRules.empty()) {
-        lb.CreateRet(callL4(lb, iv.rules, proto, port));
+      if (iv.worldGroups.empty()) {
+        lb.CreateRet(callGroups(lb, iv.groups, proto, port));
         return;
       }
       // Cilium CIDR rules admit the address only when it is outside the cluster.
-      RuleList both = iv.rules;
-      both.insert(both.end(), iv.worldRules.begin(), iv.worldRules.end());
+      GroupList both = iv.groups;
+      both.insert(both.end(), iv.worldGroups.begin(), iv.worldGroups.end());
       std::sort(both.begin(), both.end());
       auto* world = BasicBlock::Create(ctx, "world", f);
       auto* cluster = BasicBlock::Create(ctx, "in_cluster", f);
       lb.CreateCondBr(lb.CreateICmpEQ(identity, lb.getInt32(ir::reserved::kWorld)), world, cluster);
       IRBuilder<> wb(world);
-      wb.CreateRet(callL4(wb, both, proto, port));
+      wb.CreateRet(callGroups(wb, both, proto, port));
       IRBuilder<> cb(cluster);
-      cb.CreateRet(callL4(cb, iv.rules, proto, port));
+      cb.CreateRet(callGroups(cb, iv.groups, proto, port));
     });
     di.attach(*f, {"identity", "addr", "proto", "port"}, {false, false, false, false});
     return f;
@@ -149,10 +263,7 @@ struct Emitter {
     Value* byIdentity = b.CreateCall(identityMatcher(mp, name + ".identity"), {identity, proto, port});
     if (mp.addresses.empty()) return byIdentity;
     Value* byAddress = b.CreateCall(addressMatcher(mp, name + ".address"), {identity, addr, proto, port});
-    // min over non-zero: treat 0 as "no rule" (largest).
-    Value* a = b.CreateSub(byIdentity, b.getInt32(1));  // 0 -> 0xffffffff
-    Value* c = b.CreateSub(byAddress, b.getInt32(1));
-    return b.CreateAdd(b.CreateSelect(b.CreateICmpULT(a, c), a, c), b.getInt32(1));
+    return firstRule(b, byIdentity, byAddress);
   }
 
   Function* emit() {

@@ -11,11 +11,14 @@
 //                   rules that admit that identity;
 //   2. address   -> for CIDR and per-pod address rules, a binary search over the
 //                   disjoint address intervals their prefixes and excepts cut;
-//   3. protocol  -> a switch, then a binary search over disjoint port (or ICMP
-//                   type) intervals whose leaves are constants: the index of
-//                   the first rule, in IR order, that admits the packet.
-// Every path is O(log n) compares long and ends in a constant, so verification
-// cost grows with the size of the code, not with its square.
+//   3. protocol  -> per group of rules with the same peer, a switch, then a
+//                   binary search over disjoint port (or ICMP type) intervals
+//                   whose leaves are constants: the first rule of the group, in
+//                   IR order, that admits the packet. A dispatch reaching several
+//                   groups takes the lowest rule index they return.
+// Every path is O(log n) compares long and ends in a constant, and each rule's
+// ports are compiled once (in its group), so code and verification cost grow
+// with the number of rules, not with rules x identities.
 #pragma once
 
 #include <cstdint>
@@ -38,30 +41,38 @@ struct PortInterval {
 };
 struct L4Plan {
   std::map<uint8_t, std::vector<PortInterval>> byProto;  // IP protocol number -> intervals
-  uint32_t anyRule = 0;  // first rule with L4 "any": matches every protocol (still checked after byProto)
+  uint32_t anyRule = 0;  // first rule with L4 "any": answers every other protocol
+  size_t leaves() const;
 };
 
-// Address intervals over IPv4 (host order) for CIDR and address rules.
+// Rules with the same peer form a group: one L4 tree per group, so each rule's
+// ports are compiled once however many identities or addresses reach it.
+struct RuleGroup {
+  RuleList rules;
+  L4Plan l4;
+};
+using GroupList = std::vector<uint32_t>;  // sorted indices into DirectionPlan::groups
+
+// Address intervals over IPv4 (host order) for CIDR and per-pod address rules.
 struct AddressInterval {
   uint32_t first = 0, last = 0;
-  RuleList rules;       // rules whose peer covers these addresses for any identity
-  RuleList worldRules;  // rules that cover them only when the identity is world (Cilium CIDRs)
+  GroupList groups;       // groups whose peer covers these addresses for any identity
+  GroupList worldGroups;  // groups covering them only when the identity is world (Cilium CIDRs)
 };
 
 struct MatcherPlan {
   // Identity dispatch. `byIdentity` lists identities that some rule names
   // explicitly (or through an entity); others fall to `otherClusterIdentity`.
-  std::map<ir::IdentityId, RuleList> byIdentity;
-  RuleList otherClusterIdentity;  // identities no rule names: any/all/cluster rules
+  std::map<ir::IdentityId, GroupList> byIdentity;
+  GroupList otherClusterIdentity;  // identities no rule names: any/all/cluster rules
   std::vector<AddressInterval> addresses;  // empty when no rule is address-keyed
   bool empty() const { return byIdentity.empty() && otherClusterIdentity.empty() && addresses.empty(); }
 };
 
 struct DirectionPlan {
   bool isolated = false;
+  std::vector<RuleGroup> groups;
   MatcherPlan deny, allow;
-  // Compiled per distinct rule list, shared by every dispatch that reaches it.
-  std::map<RuleList, L4Plan> l4;
 };
 
 // `knownIdentities`: every identity of the program (reserved included), so that
