@@ -147,7 +147,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
       Function*& decide = decisions[std::string(dirName) + "\n" + ir::str(policy, dir)];
       if (!decide) {
         DirectionPlan plan = planDirection(policy, known);
-        decide = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan);
+        decide = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan, dir);
       }
 
       // The tc program: datapath begin, the decision, datapath finish.

@@ -25,6 +25,7 @@ struct Emitter {
   const ir::DirectionPolicy& policy;
   const DirectionPlan& plan;
   std::string base;
+  ir::Direction direction;
   llvm::LLVMContext& ctx = m.getContext();
   llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
   std::map<uint32_t, Function*> groupFunctions;
@@ -281,6 +282,13 @@ struct Emitter {
       db.CreateRet(db.CreateOr(deny, db.getInt32(SLUICE_DECISION(SLUICE_DECIDE_DENY_RULE, 0))));
     }
     IRBuilder<> nb(notDenied);
+    if (direction == ir::Direction::Ingress && plan.isolated) {
+      auto* ownNode = BasicBlock::Create(ctx, "from_own_node", f);
+      auto* rest = BasicBlock::Create(ctx, "policy", f);
+      nb.CreateCondBr(nb.CreateICmpEQ(identity, nb.getInt32(ir::reserved::kHost)), ownNode, rest);
+      IRBuilder<>(ownNode).CreateRet(nb.getInt32(SLUICE_DECISION(SLUICE_DECIDE_ALLOW_OWN_NODE, 0)));
+      nb.SetInsertPoint(rest);
+    }
     if (!plan.isolated) {
       nb.CreateRet(nb.getInt32(SLUICE_DECISION(SLUICE_DECIDE_ALLOW_UNISOLATED, 0)));
     } else {
@@ -297,8 +305,8 @@ struct Emitter {
 }  // namespace
 
 Function* emitDecision(llvm::Module& m, DebugInfo& di, const std::string& name, const ir::DirectionPolicy& policy,
-                       const DirectionPlan& plan) {
-  Emitter e{m, di, policy, plan, name};
+                       const DirectionPlan& plan, ir::Direction direction) {
+  Emitter e{m, di, policy, plan, name, direction};
   return e.emit();
 }
 

@@ -22,7 +22,11 @@ namespace sluice::codegen {
 class DebugInfo;
 
 // Returns i32 (i32 identity, i32 addr_host_order, i32 proto, i32 port) -> decision (sluice_abi.h).
+// For ingress, connections from the pod's own node (identity host) are always
+// allowed, as Kubernetes requires ("the only allowed connections into the pod
+// are those from the pod's node and those allowed by the ingress list"; kubelet
+// probes depend on it); explicit deny rules still win.
 llvm::Function* emitDecision(llvm::Module& m, DebugInfo& di, const std::string& name,
-                             const ir::DirectionPolicy& policy, const DirectionPlan& plan);
+                             const ir::DirectionPolicy& policy, const DirectionPlan& plan, ir::Direction direction);
 
 }  // namespace sluice::codegen

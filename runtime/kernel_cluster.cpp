@@ -94,6 +94,7 @@ static std::string describe(const RunResult& r, const ir::Rule* rule, ir::Direct
     case SLUICE_DECIDE_ALLOW_RULE: return "allowed by " + from;
     case SLUICE_DECIDE_DENY_RULE: return "denied by " + from;
     case SLUICE_DECIDE_DENY_DEFAULT: return fmt::format("denied: its {} is isolated and no rule allows this", what);
+    case SLUICE_DECIDE_ALLOW_OWN_NODE: return "allowed: connections from the pod's own node are always allowed";
   }
   switch (r.outcome) {
     case SLUICE_OUT_SPOOFED: return "dropped: the source address is not the pod's";

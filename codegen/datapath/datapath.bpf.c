@@ -154,6 +154,29 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
     f->port = icmp[0];
     if (icmp[0] == 8) f->key.sport = id;      /* echo request */
     else if (icmp[0] == 0) f->key.dport = id; /* echo reply: the request's tuple reversed */
+    else if (icmp[0] == 3 || icmp[0] == 11 || icmp[0] == 12) {
+      /* An error (unreachable, time exceeded, parameter problem) about a packet
+         of a tracked connection belongs to that connection: port-unreachable
+         answers and path-MTU discovery depend on it. It quotes the packet
+         that caused it, which travelled the other way: its reversed tuple is
+         this hook's reply entry. */
+      struct iphdr *inner = (void *)(icmp + 8);
+      if ((void *)(inner + 1) <= end && inner->ihl == 5) {
+        __be16 *iports = (void *)(inner + 1);
+        if ((void *)(iports + 2) <= end) {
+          struct sluice_ct_key related = {
+              .saddr = inner->daddr, .daddr = inner->saddr, .sport = bpf_ntohs(iports[1]),
+              .dport = bpf_ntohs(iports[0]), .proto = inner->protocol,
+              .scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS,
+          };
+          struct sluice_ct_value *rel = bpf_map_lookup_elem(&sluice_ct_v1, &related);
+          if (rel) {
+            skb->cb[SLUICE_CB_DECISION] = rel->decision;
+            return leave(skb, f, SLUICE_OUT_REPLY, TC_ACT_OK);
+          }
+        }
+      }
+    }
   }
 
   /* One lookup decides every packet of a tracked connection, either way:

@@ -94,12 +94,14 @@ enum sluice_decision_kind {
   SLUICE_DECIDE_ALLOW_RULE = 2,
   SLUICE_DECIDE_DENY_RULE = 3,
   SLUICE_DECIDE_DENY_DEFAULT = 4, /* isolated and no rule allows */
+  SLUICE_DECIDE_ALLOW_OWN_NODE = 5, /* ingress from the pod's own node: always allowed */
 };
 #define SLUICE_DECISION(kind, rule) (((sluice_u32)(kind) << 24) | ((sluice_u32)(rule)&0xffffff))
 #define SLUICE_DECISION_KIND(d) ((d) >> 24)
 #define SLUICE_DECISION_RULE(d) ((d)&0xffffff)
-#define SLUICE_DECISION_ALLOWS(d) \
-  (SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_UNISOLATED || SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_RULE)
+#define SLUICE_DECISION_ALLOWS(d)                                                                         \
+  (SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_UNISOLATED || SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_RULE || \
+   SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_OWN_NODE)
 
 /* What the packet met, for counters and trace. */
 enum sluice_outcome {

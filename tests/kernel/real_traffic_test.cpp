@@ -543,13 +543,11 @@ TEST_F(RealTrafficTest, AttachAndDetachInterface) {
 }
 
 
-// Known datapath gap (codegen/datapath, not fixed yet), kept as a
-// reproduction: ICMP errors about an allowed connection are judged as new
-// ICMP flows, so an isolated hook drops them. Here a's isolated egress drops
-// the "port unreachable" a sends back for UDP to a closed port, so the client
-// waits instead of being refused; the same drop hits "fragmentation needed"
-// (path MTU discovery) for TCP. Run with --gtest_also_run_disabled_tests.
-TEST_F(RealTrafficTest, DISABLED_IcmpErrorsOfAllowedFlowsPassIsolatedHooks) {
+// ICMP errors about an allowed connection belong to it: a's isolated egress
+// must pass the "port unreachable" a sends back for UDP to a closed port, so
+// the client is refused rather than left waiting (the same path carries
+// "fragmentation needed" for path-MTU discovery).
+TEST_F(RealTrafficTest, IcmpErrorsOfAllowedFlowsPassIsolatedHooks) {
   listenAll();
   EXPECT_EQ(udp("y/c", "x/a", 5999, 1000ms), UdpResult::Refused) << "no programs yet";
   ASSERT_TRUE(attachAll());
