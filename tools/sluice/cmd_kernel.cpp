@@ -14,7 +14,8 @@
 namespace sluice::cli {
 namespace {
 
-using nlohmann::json;
+// ordered_json: keys print in the documented order ("from", "to", "port", ...).
+using json = nlohmann::ordered_json;
 
 struct PortProto {
   uint16_t port = 0;
