@@ -41,6 +41,7 @@ struct Emitter {
     std::string symbol = symbolName(name);
     for (int n = 2; m.getFunction(symbol); ++n) symbol = fmt::format("{}_{}", symbolName(name), n);
     Function* f = Function::Create(type, global ? Function::ExternalLinkage : Function::InternalLinkage, symbol, m);
+    if (global) globals.push_back(f);
     f->addFnAttr(llvm::Attribute::NoUnwind);
     if (large) {
       f->addFnAttr(llvm::Attribute::NoInline);
@@ -108,6 +109,26 @@ struct Emitter {
     emitIntervalTree(f, args, key, intervals, mid, hi, right, leaf, false);
   }
   unsigned parts = 0;
+  std::vector<Function*> globals;
+
+  // The kernel refuses a call to a global function unless every argument is a
+  // scalar it can see. LLVM's dead-argument elimination passes `poison` for a
+  // parameter the callee ignores (e.g. an address tree without Cilium CIDRs
+  // never reads `identity`), which leaves the register unset. A volatile store
+  // of each parameter keeps them all live; it costs a few instructions on the
+  // new-connection path only.
+  void keepParametersLive() {
+    for (Function* f : globals) {
+      IRBuilder<> b(&*f->getEntryBlock().getFirstInsertionPt());
+      auto* slot = b.CreateAlloca(llvm::ArrayType::get(i32, f->arg_size()), nullptr, "params");
+      for (unsigned i = 0; i < f->arg_size(); ++i)
+        b.CreateStore(f->getArg(i), b.CreateConstInBoundsGEP2_32(slot->getAllocatedType(), slot, 0, i), true);
+      // Debug locations for the new instructions (BTF needs one on each).
+      llvm::DebugLoc loc = f->getEntryBlock().getTerminator()->getDebugLoc();
+      for (llvm::Instruction& inst : f->getEntryBlock())
+        if (!inst.getDebugLoc()) inst.setDebugLoc(loc);
+    }
+  }
 
   std::string groupName(uint32_t g) {
     const RuleList& rules = plan.groups[g].rules;
@@ -307,7 +328,9 @@ struct Emitter {
 Function* emitDecision(llvm::Module& m, DebugInfo& di, const std::string& name, const ir::DirectionPolicy& policy,
                        const DirectionPlan& plan, ir::Direction direction) {
   Emitter e{m, di, policy, plan, name, direction};
-  return e.emit();
+  Function* f = e.emit();
+  e.keepParametersLive();
+  return f;
 }
 
 }  // namespace sluice::codegen
