@@ -38,6 +38,9 @@ struct CompiledNode {
   std::string llvmIr, optimizedIr;
   double compileMs = 0;
   size_t rules = 0;  // IR rules over all endpoints and directions
+  // BPF instructions of the functions programs share (the large decision
+  // trees, in .text); each program's own count leaves them out.
+  size_t sharedInstructions = 0;
 };
 
 // Compiles one node. Problems (unsupported features, LLVM limits) go to
@@ -48,7 +51,9 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
 // The program names for an endpoint (stable, C identifiers, unique per node).
 std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir);
 
-// Counts BPF instructions of each program in an ELF object (by symbol size).
+// Counts BPF instructions of each program in an ELF object (its own section).
 std::vector<std::pair<std::string, size_t>> programSizes(const std::vector<char>& object);
+// BPF instructions in the object's .text section (functions programs share).
+size_t sharedTextInstructions(const std::vector<char>& object);
 
 }  // namespace sluice::codegen

@@ -9,7 +9,10 @@
 #include <llvm/Support/MemoryBuffer.h>
 #include <llvm/Support/raw_ostream.h>
 
+#include <elf.h>
+
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <set>
 
@@ -84,6 +87,23 @@ std::vector<std::pair<std::string, size_t>> programSizes(const std::vector<char>
   bpf_object__for_each_program(prog, obj) out.emplace_back(bpf_program__name(prog), bpf_program__insn_cnt(prog));
   bpf_object__close(obj);
   return out;
+}
+
+size_t sharedTextInstructions(const std::vector<char>& object) {
+  // A 64-bit little-endian ELF, as the BPF backend writes it.
+  if (object.size() < sizeof(Elf64_Ehdr)) return 0;
+  const auto* eh = reinterpret_cast<const Elf64_Ehdr*>(object.data());
+  if (std::memcmp(eh->e_ident, ELFMAG, SELFMAG) != 0 || eh->e_shoff == 0 ||
+      eh->e_shoff + size_t(eh->e_shnum) * sizeof(Elf64_Shdr) > object.size() || eh->e_shstrndx >= eh->e_shnum)
+    return 0;
+  const auto* sh = reinterpret_cast<const Elf64_Shdr*>(object.data() + eh->e_shoff);
+  const Elf64_Shdr& names = sh[eh->e_shstrndx];
+  for (unsigned i = 0; i < eh->e_shnum; ++i) {
+    if (names.sh_offset + sh[i].sh_name >= object.size()) continue;
+    const char* name = object.data() + names.sh_offset + sh[i].sh_name;
+    if (std::strcmp(name, ".text") == 0) return sh[i].sh_size / 8;
+  }
+  return 0;
 }
 
 CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node, const CompileOptions& options,
@@ -205,6 +225,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
     return out;
   }
   out.object = std::move(elf);
+  out.sharedInstructions = sharedTextInstructions(out.object);
   auto sizes = programSizes(out.object);
   for (auto& p : out.programs)
     for (const auto& [n, count] : sizes)

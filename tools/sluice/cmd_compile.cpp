@@ -80,7 +80,7 @@ void registerCompile(CLI::App& app) {
         failed = true;
         continue;
       }
-      size_t insns = 0;
+      size_t insns = c.sharedInstructions;  // shared decision functions, counted once
       for (const auto& p : c.programs) insns += p.instructions;
       std::cout << fmt::format("{:<24} {:>9} {:>7} {:>10} {:>9.1f}  {}.o\n", np.node, np.endpoints.size(), c.rules,
                                insns, c.compileMs, base.string());
