@@ -9,6 +9,8 @@
 // dropped by the from-pod program never meets the to-pod program.
 #include <gtest/gtest.h>
 
+#include "tests/testing/manifests.h"
+
 #include "tests/datapath/datapath_util.h"
 
 namespace sluice::datapath_test {
@@ -26,36 +28,10 @@ const ir::L4Proto TCP = ir::L4Proto::TCP, UDP = ir::L4Proto::UDP, SCTP = ir::L4P
 //   z/h1 n1 hostNetwork (192.168.1.1), z/h2 n2 hostNetwork (192.168.2.1), both app=h
 std::string pod(const std::string& ns, const std::string& name, const std::string& node, const std::string& ip,
                 const std::string& labels, const std::string& ports, bool hostNetwork = false) {
-  return "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {" + labels +
-         "}}\nspec: {nodeName: " + node + (hostNetwork ? ", hostNetwork: true" : "") +
-         ", containers: [{name: main, ports: " + ports + "}]}\nstatus: {phase: Running, podIP: " + ip + "}\n";
+  return testing::podYaml(ns, name, node, ip, labels, ports, hostNetwork ? ", hostNetwork: true" : "");
 }
 
-const std::string kBase = R"(
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-spec: {podCIDR: 10.244.1.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2}
-spec: {podCIDR: 10.244.2.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.2.1}]}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x, labels: {team: red}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: y, labels: {team: blue}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: z}
-)" + pod("x", "a", "n1", "10.244.1.10", "app: a", "[{name: http, containerPort: 80}]") +
+const std::string kBase = testing::kTwoNodesThreeNamespaces + pod("x", "a", "n1", "10.244.1.10", "app: a", "[{name: http, containerPort: 80}]") +
                           pod("x", "b", "n1", "10.244.1.11", "app: b, tier: web",
                               "[{name: http, containerPort: 8080}, {name: dns, containerPort: 53, protocol: UDP}]") +
                           pod("y", "a", "n2", "10.244.2.10", "app: a", "[]") +

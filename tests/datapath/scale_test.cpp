@@ -8,6 +8,8 @@
 // is compiled once and the figures are printed even when the verifier refuses.)
 #include <gtest/gtest.h>
 
+#include "tests/testing/manifests.h"
+
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -53,30 +55,7 @@ const char* admittedSource(Shape shape, int i) {
 //   ipBlock: 172.(16 + i/256).(i%256).0/24 (the last rule: 10.244.2.0/24, z/c's subnet)
 //   podSelector app=b (x/b); namespaceSelector team=blue (y/a)
 std::string scaleCluster(int rules, Shape shape) {
-  std::string y = R"(apiVersion: v1
-kind: Node
-metadata: {name: n1}
-spec: {podCIDR: 10.244.1.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2}
-spec: {podCIDR: 10.244.2.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.2.1}]}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x, labels: {team: red}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: y, labels: {team: blue}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: z}
-)";
+  std::string y = testing::kTwoNodesThreeNamespaces;
   auto pod = [&](const char* ns, const char* name, const char* node, const char* ip, const char* app) {
     y += std::string("---\napiVersion: v1\nkind: Pod\nmetadata: {name: ") + name + ", namespace: " + ns +
          ", labels: {app: " + app + "}}\nspec: {nodeName: " + node +

@@ -8,22 +8,11 @@
 
 #include "frontend/manifest_loader.h"
 #include "ir/lower.h"
+#include "tests/testing/manifests.h"
 
 namespace sluice::ir::testing {
 
-// One running pod. `labels` is a YAML flow-mapping body ("app: a, tier: b");
-// `ports` a YAML flow list of container ports.
-inline std::string podYaml(const std::string& ns, const std::string& name, const std::string& node,
-                           const std::string& ip, const std::string& labels, const std::string& ports) {
-  return fmt::format(R"(---
-apiVersion: v1
-kind: Pod
-metadata: {{name: {}, namespace: {}, labels: {{{}}}}}
-spec: {{nodeName: {}, containers: [{{name: main, ports: {}}}]}}
-status: {{phase: Running, podIP: {}}}
-)",
-                     name, ns, labels, node, ports, ip);
-}
+using sluice::testing::podYaml;
 
 // Loads and lowers; fails the test on any error.
 inline Program lowerText(const std::string& yaml, ClusterState* stateOut = nullptr) {

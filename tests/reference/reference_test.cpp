@@ -2,6 +2,8 @@
 // random cluster generator's contract (valid, deterministic, covering).
 #include <gtest/gtest.h>
 
+#include "tests/testing/manifests.h"
+
 #include <cstdio>
 #include <cstdlib>
 #include <map>
@@ -22,44 +24,15 @@ namespace {
 //   y/a n2 10.244.2.10 app=a          (no ports)
 //   y/b n2 10.244.2.11 app=b,tier=db  http 81/TCP
 //   z/c n2 10.244.2.12 app=c          (no ports)
-std::string pod(const std::string& ns, const std::string& name, const std::string& node, const std::string& ip,
-                const std::string& labels, const std::string& ports, const std::string& extraSpec = "",
-                const std::string& phase = "Running") {
-  return "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {" + labels +
-         "}}\nspec: {nodeName: " + node + extraSpec + ", containers: [{name: main, ports: " + ports +
-         "}]}\nstatus: {phase: " + phase + ", podIP: " + ip + "}\n";
-}
+using sluice::testing::podYaml;
 
-const std::string kBase = R"(
-apiVersion: v1
-kind: Node
-metadata: {name: n1}
-spec: {podCIDR: 10.244.1.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}
----
-apiVersion: v1
-kind: Node
-metadata: {name: n2}
-spec: {podCIDR: 10.244.2.0/24}
-status: {addresses: [{type: InternalIP, address: 192.168.2.1}]}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: x, labels: {team: red}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: y, labels: {team: blue}}
----
-apiVersion: v1
-kind: Namespace
-metadata: {name: z}
-)" + pod("x", "a", "n1", "10.244.1.10", "app: a", "[{name: http, containerPort: 80}]") +
-                          pod("x", "b", "n1", "10.244.1.11", "app: b, tier: web",
+
+const std::string kBase = sluice::testing::kTwoNodesThreeNamespaces + podYaml("x", "a", "n1", "10.244.1.10", "app: a", "[{name: http, containerPort: 80}]") +
+                          podYaml("x", "b", "n1", "10.244.1.11", "app: b, tier: web",
                               "[{name: http, containerPort: 8080}, {name: dns, containerPort: 53, protocol: UDP}]") +
-                          pod("y", "a", "n2", "10.244.2.10", "app: a", "[]") +
-                          pod("y", "b", "n2", "10.244.2.11", "app: b, tier: db", "[{name: http, containerPort: 81}]") +
-                          pod("z", "c", "n2", "10.244.2.12", "app: c", "[]");
+                          podYaml("y", "a", "n2", "10.244.2.10", "app: a", "[]") +
+                          podYaml("y", "b", "n2", "10.244.2.11", "app: b, tier: db", "[{name: http, containerPort: 81}]") +
+                          podYaml("z", "c", "n2", "10.244.2.12", "app: c", "[]");
 
 std::string policy(const std::string& ns, const std::string& name, const std::string& spec) {
   return "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: " + name +
@@ -267,7 +240,7 @@ TEST(Reference, IpBlockExceptCoveringPod) {
 
 TEST(Reference, HostNetworkPodNotSelected) {
   // y/h is hostNetwork on n2 (x/a runs on n1, so no own-node exception here).
-  std::string h = pod("y", "h", "n2", "192.168.2.1", "app: a", "[{name: http, containerPort: 80}]",
+  std::string h = podYaml("y", "h", "n2", "192.168.2.1", "app: a", "[{name: http, containerPort: 80}]",
                       ", hostNetwork: true");
   Cluster c(kBase + h + policy("x", "p", R"(  podSelector: {matchLabels: {app: a}}
   ingress:
@@ -337,7 +310,7 @@ TEST(Reference, LoopbackAlwaysAllowed) {
 }
 
 TEST(Reference, OwnNodeIngressAlwaysAllowed) {
-  std::string h = pod("z", "h", "n1", "192.168.1.1", "", "[]", ", hostNetwork: true");
+  std::string h = podYaml("z", "h", "n1", "192.168.1.1", "", "[]", ", hostNetwork: true");
   Cluster c(kBase + h + policy("x", "deny", "  podSelector: {}\n  policyTypes: [Ingress, Egress]"));
   EXPECT_TRUE(Allows(c, "192.168.1.1", "x/a", 80));  // x/a runs on n1
   EXPECT_TRUE(Allows(c, "z/h", "x/a", 80));          // the node's hostNetwork pod
@@ -350,8 +323,8 @@ TEST(Reference, OwnNodeIngressAlwaysAllowed) {
 
 TEST(Reference, OnlyRunningOrPendingPodsAreEndpoints) {
   // x/old finished and left its IP to x/a; x/new is Pending with an IP: enforced.
-  Cluster c(kBase + pod("x", "old", "n1", "10.244.1.10", "app: b", "[]", "", "Succeeded") +
-            pod("x", "new", "n1", "10.244.1.20", "app: a", "[]", "", "Pending") +
+  Cluster c(kBase + podYaml("x", "old", "n1", "10.244.1.10", "app: b", "[]", "", "Succeeded") +
+            podYaml("x", "new", "n1", "10.244.1.20", "app: a", "[]", "", "Pending") +
             policy("x", "p", "  podSelector: {matchLabels: {app: a}}\n"
                              "  ingress: [{from: [{podSelector: {matchLabels: {app: b}}}]}]"));
   Endpoint e = endpointForAddress(c.state, *IpAddr::parse("10.244.1.10"));
