@@ -30,10 +30,10 @@ struct Emitter {
   llvm::Type* i32 = llvm::Type::getInt32Ty(ctx);
   std::map<uint32_t, Function*> groupFunctions;
 
-  // Large trees stay in functions of their own that LLVM does not optimize:
-  // they are emitted in final form, and LLVM's CFG simplification is quadratic
-  // in the number of leaves (minutes at 10,000 rules, measured). Small
-  // functions are inlined and optimized as usual.
+  // Large trees stay in functions of their own (never inlined): inlined, every
+  // leaf's `ret` becomes an edge into one PHI node and LLVM's CFG
+  // simplification turns quadratic in the number of leaves (minutes at 10,000
+  // rules, measured). Small groups are emitted inline where they are used.
   static constexpr size_t kInlineLeaves = 64;
   Function* newFunction(const std::string& name, unsigned params, bool large = false, bool global = false) {
     auto* type = llvm::FunctionType::get(i32, std::vector<llvm::Type*>(params, i32), false);
@@ -43,10 +43,7 @@ struct Emitter {
     Function* f = Function::Create(type, global ? Function::ExternalLinkage : Function::InternalLinkage, symbol, m);
     if (global) globals.push_back(f);
     f->addFnAttr(llvm::Attribute::NoUnwind);
-    if (large) {
-      f->addFnAttr(llvm::Attribute::NoInline);
-      if (std::getenv("SLUICE_OPTNONE")) f->addFnAttr(llvm::Attribute::OptimizeNone);
-    }
+    if (large) f->addFnAttr(llvm::Attribute::NoInline);
     return f;
   }
 
@@ -72,9 +69,9 @@ struct Emitter {
   // Binary search over sorted disjoint intervals of args[key]; `leaf(b, i,
   // args)` emits interval i's code at the builder (it must end the block).
   // Subtrees past kSplitLeaves move to functions of their own (BPF global
-  // functions of scalars, verified once each): an unoptimized function cannot
-  // get LLVM's long-jump relaxation, so no function may approach 32K
-  // instructions.
+  // functions of scalars, verified once each), which keeps every function far
+  // below the 32K-instruction reach of a BPF jump and the verifier's work per
+  // function small.
   static constexpr size_t kSplitLeaves = 2048;
   using Leaf = std::function<void(IRBuilder<>&, size_t, const std::vector<Value*>&)>;
   template <typename Interval>
