@@ -38,13 +38,24 @@ std::string Diagnostics::render(const Diagnostic& d, bool withSourceLines) {
   out += '\n';
   if (withSourceLines && d.loc.known()) {
     std::string_view text = d.loc.file->line(d.loc.line);
+    // Quote a window of a very long line (minified JSON), keeping the caret in it.
+    constexpr uint32_t kWindow = 120;
+    uint32_t col = d.loc.col;
+    bool clipped = false;
+    if (text.size() > 2 * kWindow) {
+      uint32_t from = col > kWindow / 2 ? col - kWindow / 2 : 0;
+      if (from > text.size()) from = uint32_t(text.size());
+      text = text.substr(from, kWindow);
+      if (col > 0) col -= from;
+      clipped = true;
+    }
     if (!text.empty()) {
       std::string number = std::to_string(d.loc.line);
-      out += fmt::format("{:>5} | {}\n", number, text);
-      if (d.loc.col > 0) {
+      out += fmt::format("{:>5} | {}{}\n", number, text, clipped ? " ..." : "");
+      if (col > 0) {
         // Keep tabs so the caret lines up under the same column in a terminal.
         std::string pad;
-        for (uint32_t i = 0; i + 1 < d.loc.col && i < text.size(); ++i) pad += text[i] == '\t' ? '\t' : ' ';
+        for (uint32_t i = 0; i + 1 < col && i < text.size(); ++i) pad += text[i] == '\t' ? '\t' : ' ';
         out += fmt::format("{:>5} | {}^\n", "", pad);
       }
     }

@@ -179,6 +179,9 @@ bool loadManifests(const std::vector<std::string>& paths, ClusterState& state, D
                     fmt::format("cannot read directory: {}", ec.message()));
       }
       std::sort(files.begin(), files.end());
+      if (files.empty() && !ec)
+        diags.warning(SourceLoc{std::make_shared<SourceFile>(SourceFile{path, ""}), 0, 0}, "", "",
+                      "no manifest files (*.yaml, *.yml, *.json) in this directory");
       for (const auto& f : files) loadFile(f, f.string());
       continue;
     }

@@ -127,3 +127,21 @@ TEST(Loader, DuplicateObjectsAndMissingFiles) {
 
 }  // namespace
 }  // namespace sluice
+
+namespace sluice {
+namespace {
+
+TEST(Loader, EmptyDirectoryIsAWarning) {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("sluice-empty-" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  auto r = loadCluster({dir.string()});
+  fs::remove_all(dir);
+  EXPECT_TRUE(r.ok());
+  ASSERT_EQ(r.diags.all().size(), 1u);
+  EXPECT_EQ(r.diags.all()[0].severity, Severity::Warning);
+  EXPECT_NE(r.diags.render().find("no manifest files"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace sluice
