@@ -37,9 +37,21 @@ LoadedNode* KernelCluster::loaded(const std::string& node) {
 bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options) {
   program_ = ir::lower(state, diags, ir::LowerOptions{options.onlyNode});
   if (diags.hasErrors()) return false;
+  for (const auto& np : program_.nodes)
+    for (const auto& ep : np.endpoints)
+      for (const auto& ip : ep.ips)
+        if (ip.isV4()) {
+          pods_[ep.key()] = PodPlace{np.node, ip, &ep, {}, {}};
+          break;
+        }
   for (const Pod& pod : state.pods)
     if (pod.hostNetwork && !pod.ips.empty() && pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed)
-      hostNetworkPods_[pod.meta.key()] = PodPlace{pod.nodeName, pod.ips.front(), nullptr};
+      pods_.emplace(pod.meta.key(), PodPlace{pod.nodeName, pod.ips.front(), nullptr, {}, {}});
+  for (const auto& [key, place] : pods_)
+    if (place.endpoint) podByIp_.emplace(place.ip, key);
+  for (const auto& [key, place] : pods_)
+    if (!place.endpoint) podByIp_.emplace(place.ip, key);
+
   for (const auto& np : program_.nodes) {
     codegen::CompiledNode c = codegen::compileNode(program_, np, options.compile, diags);
     if (c.object.empty()) return false;
@@ -49,6 +61,10 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
       diags.error({}, "Node " + np.node, "", error);
       return false;
     }
+    for (const auto& p : c.programs) {
+      Hook& hook = p.direction == ir::Direction::Egress ? pods_.at(p.endpoint).fromPod : pods_.at(p.endpoint).toPod;
+      hook = Hook{p.name, node->programFd(p.name)};
+    }
     compiled_.push_back(std::move(c));
     loaded_[np.node] = std::move(node);
   }
@@ -57,30 +73,18 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
 
 std::vector<std::string> KernelCluster::runningPods() const {
   std::vector<std::string> out;
-  for (const auto& np : program_.nodes)
-    for (const auto& ep : np.endpoints) out.push_back(ep.key());
-  for (const auto& [key, place] : hostNetworkPods_) out.push_back(key);
-  std::sort(out.begin(), out.end());
+  for (const auto& [key, place] : pods_) out.push_back(key);
   return out;
 }
 
-std::optional<KernelCluster::PodPlace> KernelCluster::findPod(const std::string& key) const {
-  for (const auto& np : program_.nodes)
-    for (const auto& ep : np.endpoints)
-      if (ep.key() == key)
-        for (const auto& ip : ep.ips)
-          if (ip.isV4()) return PodPlace{np.node, ip, &ep};
-  auto it = hostNetworkPods_.find(key);
-  if (it != hostNetworkPods_.end()) return it->second;
-  return std::nullopt;
+const KernelCluster::PodPlace* KernelCluster::findPod(const std::string& key) const {
+  auto it = pods_.find(key);
+  return it == pods_.end() ? nullptr : &it->second;
 }
 
-std::optional<KernelCluster::PodPlace> KernelCluster::findByIp(const IpAddr& ip) const {
-  for (const auto& np : program_.nodes)
-    for (const auto& ep : np.endpoints)
-      for (const auto& a : ep.ips)
-        if (a == ip) return PodPlace{np.node, ip, &ep};
-  return std::nullopt;
+const KernelCluster::PodPlace* KernelCluster::findByIp(const IpAddr& ip) const {
+  auto it = podByIp_.find(ip);
+  return it == podByIp_.end() ? nullptr : findPod(it->second);
 }
 
 static std::string describe(const RunResult& r, const ir::Rule* rule, ir::Direction dir) {
@@ -109,10 +113,9 @@ HookStep KernelCluster::runHook(const PodPlace& at, ir::Direction dir, const std
   step.hook = dir == ir::Direction::Egress ? "from-pod" : "to-pod";
   step.endpoint = at.endpoint->key();
   step.node = at.node;
-  const ir::NodeProgram* np = program_.findNode(at.node);
-  step.program = codegen::programName(*np, *at.endpoint, dir);
-  LoadedNode* node = loaded(at.node);
-  int fd = node ? node->programFd(step.program) : -1;
+  const Hook& hook = dir == ir::Direction::Egress ? at.fromPod : at.toPod;
+  step.program = hook.program;
+  int fd = hook.fd;
   if (fd < 0) {
     step.run.error = "program " + step.program + " is not loaded";
     return step;
@@ -132,7 +135,7 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
     t.error = fmt::format("no running pod '{}' with an IPv4 address", q.fromPod);
     return t;
   }
-  std::optional<PodPlace> dst;
+  const PodPlace* dst = nullptr;
   if (!q.toPod.empty()) {
     dst = findPod(q.toPod);
     if (!dst) {
@@ -141,10 +144,6 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
     }
   } else if (q.toIp) {
     dst = findByIp(*q.toIp);
-    if (!dst) {
-      for (const auto& [key, place] : hostNetworkPods_)
-        if (place.ip == *q.toIp) dst = place;
-    }
   }
   t.from = q.fromPod;
   t.to = !q.toPod.empty() ? q.toPod : (dst && dst->endpoint ? dst->endpoint->key() : q.toIp->str());

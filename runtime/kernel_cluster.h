@@ -74,19 +74,26 @@ class KernelCluster {
   std::vector<std::string> runningPods() const;
 
  private:
+  struct Hook {
+    std::string program;
+    int fd = -1;
+  };
   struct PodPlace {
     std::string node;
     IpAddr ip;
     const ir::Endpoint* endpoint = nullptr;  // null for hostNetwork pods
+    Hook fromPod, toPod;                     // unset for hostNetwork pods
   };
-  std::optional<PodPlace> findPod(const std::string& key) const;
-  std::optional<PodPlace> findByIp(const IpAddr& ip) const;
+  const PodPlace* findPod(const std::string& key) const;
+  const PodPlace* findByIp(const IpAddr& ip) const;
   HookStep runHook(const PodPlace& at, ir::Direction dir, const std::vector<uint8_t>& packet);
 
   ir::Program program_;
   std::vector<codegen::CompiledNode> compiled_;
   std::map<std::string, std::unique_ptr<LoadedNode>> loaded_;
-  std::map<std::string, PodPlace> hostNetworkPods_;
+  // Indexed once in build(): `trace` runs once per pod pair in `reach`.
+  std::map<std::string, PodPlace> pods_;  // endpoints and hostNetwork pods, by "ns/name"
+  std::map<IpAddr, std::string> podByIp_;  // an endpoint's address wins over a hostNetwork pod's
   std::string pinRoot_;
   uint16_t nextPort_;
 };

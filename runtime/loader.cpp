@@ -83,7 +83,6 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
   }
   // Sections are "tc/<program>": set the type explicitly, and keep the
   // verifier's log of each program so a refusal can be explained.
-  std::map<std::string, std::string> logs;
   bpf_program* prog;
   std::vector<std::vector<char>> logBufs;
   bpf_object__for_each_program(prog, obj_) {
