@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <functional>
 #include <map>
+#include <tuple>
 
 #include "codegen/datapath/sluice_abi.h"
 #include "codegen/debug_info.h"
@@ -250,13 +251,26 @@ struct Emitter {
     Value *identity = f->getArg(0), *addr = f->getArg(1), *proto = f->getArg(2), *port = f->getArg(3);
     auto* entry = BasicBlock::Create(ctx, "entry", f);
     const auto& ivs = mp.addresses;
+    // Many intervals admit the same groups (every prefix of one big CIDR
+    // list, every gap between them): their leaves branch to one shared block
+    // per function, so each group's code is emitted once there, not once per
+    // interval — inlined per leaf, 5,000 prefixes × 20 ports took LLVM minutes.
+    std::map<std::tuple<Function*, GroupList, GroupList>, BasicBlock*> shared;
     emitIntervalTree(f, {identity, addr, proto, port}, 1, ivs, 0, ivs.size() - 1, entry,
                      [&](IRBuilder<>& lb, size_t i, const std::vector<Value*>& a) {
       Value *identity = a[0], *proto = a[2], *port = a[3];
       Function* f = lb.GetInsertBlock()->getParent();
       const AddressInterval& iv = ivs[i];
+      BasicBlock*& target = shared[{f, iv.groups, iv.worldGroups}];
+      if (target) {
+        lb.CreateBr(target);
+        return;
+      }
+      target = BasicBlock::Create(ctx, groupsName(iv.groups) + (iv.worldGroups.empty() ? "" : ".or_world"), f);
+      lb.CreateBr(target);
+      IRBuilder<> tb(target);
       if (iv.worldGroups.empty()) {
-        lb.CreateRet(callGroups(lb, iv.groups, proto, port));
+        tb.CreateRet(callGroups(tb, iv.groups, proto, port));
         return;
       }
       // Cilium CIDR rules admit the address only when it is outside the cluster.
@@ -265,7 +279,7 @@ struct Emitter {
       std::sort(both.begin(), both.end());
       auto* world = BasicBlock::Create(ctx, "world", f);
       auto* cluster = BasicBlock::Create(ctx, "in_cluster", f);
-      lb.CreateCondBr(lb.CreateICmpEQ(identity, lb.getInt32(ir::reserved::kWorld)), world, cluster);
+      tb.CreateCondBr(tb.CreateICmpEQ(identity, tb.getInt32(ir::reserved::kWorld)), world, cluster);
       IRBuilder<> wb(world);
       wb.CreateRet(callGroups(wb, both, proto, port));
       IRBuilder<> cb(cluster);

@@ -270,7 +270,6 @@ struct CiliumPeerRule {
 struct CiliumRule {
   std::string path;  // "spec" or "specs[2]", for provenance
   LabelSelector endpointSelector;
-  bool hasNodeSelector = false;  // host policies: refused by the lowering
   std::vector<CiliumPeerRule> ingress;  // allow and deny items, deny flagged
   std::vector<CiliumPeerRule> egress;
   bool ingressSectionPresent = false;   // non-empty ingress or ingressDeny list

@@ -5,6 +5,9 @@
 namespace sluice {
 
 void Diagnostics::add(Diagnostic d) {
+  auto key = std::make_tuple(int(d.severity), static_cast<const void*>(d.loc.file.get()), d.loc.line, d.loc.col,
+                             d.object, d.field, d.message);
+  if (!seen_.insert(std::move(key)).second) return;
   if (d.severity == Severity::Error) ++errors_;
   list_.push_back(std::move(d));
 }

@@ -7,7 +7,9 @@
 //         |         ^
 #pragma once
 
+#include <set>
 #include <string>
+#include <tuple>
 #include <vector>
 
 #include "frontend/source.h"
@@ -41,6 +43,9 @@ class Diagnostics {
 
  private:
   std::vector<Diagnostic> list_;
+  // What was reported already: a later stage that meets the same problem once
+  // per node (code generation does) reports it once.
+  std::set<std::tuple<int, const void*, uint32_t, uint32_t, std::string, std::string, std::string>> seen_;
   size_t errors_ = 0;
 };
 

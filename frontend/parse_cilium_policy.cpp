@@ -18,8 +18,8 @@ namespace {
 constexpr size_t kMaxPorts = 40;       // per toPorts item (Cilium's maxPorts)
 constexpr size_t kMaxIcmpFields = 40;  // per icmps item (maxICMPFields)
 
-constexpr std::string_view kEntities[] = {"all",    "world", "cluster", "host",      "remote-node", "kube-apiserver",
-                                          "health", "init",  "ingress", "unmanaged", "none"};
+constexpr std::string_view kEntities[] = {"all",    "world", "world-ipv4", "world-ipv6", "cluster", "host", "remote-node",
+                                          "kube-apiserver", "health", "init", "ingress", "unmanaged", "none"};
 
 struct Named {
   std::string_view name;
@@ -521,12 +521,12 @@ CiliumRule parseRule(const Field& f) {
     ns.errorAtKey("endpointSelector and nodeSelector are mutually exclusive");
   } else if (!es.present() && !ns.present()) {
     f.error("must have endpointSelector (the pods this rule applies to) or nodeSelector");
+  } else if (ns.present()) {
+    // Host policies guard the node's own interfaces, which sluice does not
+    // attach to: enforcing the rest of the policy would be half of it.
+    ns.errorAtKey("host policies (nodeSelector) are not supported: sluice enforces pod endpoints only");
   }
   if (es.present()) rule.endpointSelector = parseLabelSelector(es, /*ciliumKeys=*/true);
-  if (ns.present()) {
-    rule.hasNodeSelector = true;
-    parseLabelSelector(ns, /*ciliumKeys=*/true);
-  }
   for (Section s : {Section{true, false}, Section{true, true}, Section{false, false}, Section{false, true}}) {
     std::vector<Field> items = f[s.name()].items();
     auto& out = s.ingress ? rule.ingress : rule.egress;

@@ -3,8 +3,9 @@
 // Semantics (SEMANTICS.md, Cilium 1.16): a CNP's endpointSelector selects pods
 // of its namespace, a CCNP's pods of every namespace. A direction is isolated
 // by a selecting rule with a non-empty allow or deny list for it, unless
-// enableDefaultDeny says otherwise. Within a rule the L3 fields are OR'd and
-// AND'd with toPorts; no L3 field means every peer. In a CNP an endpoint
+// enableDefaultDeny says otherwise. A rule has at most one kind of L3 field
+// (the parser rejects mixing, as Cilium does); its items are OR'd and AND'd
+// with toPorts; no L3 field means every peer. In a CNP an endpoint
 // selector that does not name io.kubernetes.pod.namespace is confined to the
 // policy's namespace. CIDR rules match only addresses outside the cluster.
 // Endpoint selectors select pod identities; a `reserved:<name>` key selects
@@ -57,8 +58,18 @@ bool ciliumSelects(const LabelSelector& sel, const IdentityInfo& info) {
   return namesReserved || info.reservedName.empty();
 }
 
+bool mentionsReserved(const LabelSelector& sel) {
+  return std::any_of(sel.requirements.begin(), sel.requirements.end(), [](const LabelRequirement& r) {
+    std::string source;
+    stripSource(r.key, &source);
+    return source == "reserved";
+  });
+}
+
+// Cilium adds the policy's namespace to a CNP's selector unless it names a
+// namespace itself or selects a reserved identity (which has none).
 LabelSelector confineToNamespace(LabelSelector sel, const CiliumPolicy& cp) {
-  if (cp.clusterwide || mentionsNamespace(sel)) return sel;
+  if (cp.clusterwide || mentionsNamespace(sel) || mentionsReserved(sel)) return sel;
   LabelRequirement r;
   r.key = "k8s:" + kNamespaceKey;
   r.op = LabelRequirement::Op::In;
@@ -79,6 +90,32 @@ L7Rules lowerL7(const CiliumPortRule& pr) {
   for (const auto& h : pr.http) l7.http.push_back({h.method, h.path, h.host, h.headers});
   for (const auto& k : pr.kafka) l7.kafka.push_back({kafkaKeys(k), k.apiVersion, k.clientID, k.topic});
   return l7;
+}
+
+// The addresses a Service's endpoints name: from its EndpointSlices, or its
+// legacy Endpoints when it has none; endpoints that are neither ready nor
+// serving (KEP-1672 defaults) are left out.
+std::vector<IpAddr> serviceEndpointAddresses(const ClusterState& state, const std::string& ns,
+                                             const std::string& name) {
+  std::vector<IpAddr> out;
+  auto usable = [](const EndpointConditions& c) {
+    bool ready = c.ready.value_or(true);
+    return ready || c.serving.value_or(ready);
+  };
+  bool sliced = false;
+  for (const auto& slice : state.endpointSlices) {
+    if (slice.meta.namespace_ != ns || slice.serviceName != name) continue;
+    sliced = true;
+    for (const auto& e : slice.endpoints)
+      if (usable(e.conditions)) out.insert(out.end(), e.addresses.begin(), e.addresses.end());
+  }
+  if (!sliced)
+    for (const auto& legacy : state.endpoints)
+      if (legacy.meta.namespace_ == ns && legacy.meta.name == name)
+        for (const auto& subset : legacy.subsets)
+          for (const auto& e : subset.addresses)
+            if (usable(e.conditions)) out.insert(out.end(), e.addresses.begin(), e.addresses.end());
+  return out;
 }
 
 struct CiliumBuilder {
@@ -107,29 +144,68 @@ struct CiliumBuilder {
     }
     for (const auto& e : pr.entities) {
       text.push_back("entity " + e);
-      if (auto ent = entityFromName(e)) peer.entities.push_back(*ent);
+      addEntity(e, peer);
     }
     for (const auto& c : pr.cidrs) {
       peer.cidrs.push_back({c.cidr, c.except});
       text.push_back("cidr " + c.cidr.str());
     }
     peer.cidrMeaning = CidrMeaning::OutsideCluster;
-    for (const auto& svc : pr.services) {
-      std::string ns = svc.namespace_.empty() ? cp.meta.namespace_ : svc.namespace_;
-      text.push_back(svc.selector ? fmt::format("services({}) in {}", svc.selector->str(), ns.empty() ? "*" : ns)
-                                  : fmt::format("service {}/{}", ns, svc.name));
-      for (const auto& slice : ctx.state.endpointSlices) {
-        if (!ns.empty() && slice.meta.namespace_ != ns) continue;
-        const sluice::Service* s = ctx.state.findService(slice.meta.namespace_, slice.serviceName);
-        bool wanted = svc.selector ? (s && svc.selector->matches(s->meta.labels)) : slice.serviceName == svc.name;
-        if (!wanted) continue;
-        for (const auto& e : slice.endpoints)
-          for (const auto& ip : e.addresses)
-            peer.pods.emplace_back("service " + slice.meta.namespace_ + "/" + slice.serviceName, ip);
-      }
-    }
+    for (const auto& ref : pr.services) addServices(ref, peer, text);
     peer.selectorText = fmt::format("{}", fmt::join(text, " or "));
     return peer;
+  }
+
+  // Entities stay symbolic (the datapath matches them by identity class),
+  // except where an entity names addresses rather than a class.
+  void addEntity(const std::string& name, Peer& peer) const {
+    if (name == "world-ipv4") {
+      peer.entities.push_back(Entity::World);  // the datapath is IPv4-only: world-ipv4 = world
+      return;
+    }
+    std::optional<Entity> ent = entityFromName(name);
+    if (!ent) return;  // none, world-ipv6: nothing an IPv4 packet can come from
+    peer.entities.push_back(*ent);
+    // kube-apiserver is an address set: the endpoints of default/kubernetes,
+    // whatever else they are (a node, or an address outside the cluster).
+    // Cilium's cluster entity includes it too.
+    if (*ent == Entity::KubeApiserver || *ent == Entity::Cluster)
+      for (const IpAddr& ip : serviceEndpointAddresses(ctx.state, "default", "kubernetes"))
+        peer.pods.emplace_back("kube-apiserver", ip);
+  }
+
+  // toServices: a service with a selector means the pods it selects in its
+  // namespace (Cilium translates it to an endpoint selector); one without a
+  // selector means the addresses of its endpoints (Cilium's generated CIDRs),
+  // which is how external services — headless ones included — are reached.
+  void addServices(const CiliumServiceRef& ref, Peer& peer, std::vector<std::string>& text) const {
+    std::string ns = ref.namespace_.empty() ? cp.meta.namespace_ : ref.namespace_;
+    text.push_back(ref.selector ? fmt::format("services({}) in {}", ref.selector->str(), ns.empty() ? "*" : ns)
+                                : fmt::format("service {}/{}", ns.empty() ? "*" : ns, ref.name));
+    std::optional<LabelSelector> bySelector = ref.selector;  // keys may carry a source prefix (k8s:app)
+    if (bySelector)
+      for (auto& r : bySelector->requirements) r.key = stripSource(r.key);
+    for (const sluice::Service& svc : ctx.state.services) {
+      if (!ns.empty() && svc.meta.namespace_ != ns) continue;
+      bool wanted = bySelector ? bySelector->matches(svc.meta.labels) : svc.meta.name == ref.name;
+      if (!wanted) continue;
+      if (svc.selector && !svc.selector->empty()) {
+        for (const IdentityInfo& info : ctx.identities)
+          if (info.namespace_ == svc.meta.namespace_ && selectsAll(*svc.selector, info.podLabels))
+            peer.identities.push_back(info.id);
+      } else {
+        for (const IpAddr& ip : serviceEndpointAddresses(ctx.state, svc.meta.namespace_, svc.meta.name))
+          peer.pods.emplace_back("service " + svc.meta.key(), ip);
+      }
+    }
+  }
+
+  static bool selectsAll(const Labels& selector, const Labels& labels) {
+    for (const auto& [k, v] : selector) {
+      auto it = labels.find(k);
+      if (it == labels.end() || it->second != v) return false;
+    }
+    return true;
   }
 
   void emit(std::string name, std::string path, SourceLoc loc, const CiliumPeerRule& pr, const Peer& peer,
@@ -215,7 +291,7 @@ void lowerCiliumPolicies(const LowerContext& ctx, const Pod& pod, Endpoint& ep) 
     std::string policyName = cp.kindName() + " " + cp.meta.key();
     for (size_t s = 0; s < cp.rules.size(); ++s) {
       const CiliumRule& rule = cp.rules[s];
-      if (rule.hasNodeSelector || !ciliumSelects(rule.endpointSelector, *self)) continue;
+      if (!ciliumSelects(rule.endpointSelector, *self)) continue;
       for (Direction dir : {Direction::Ingress, Direction::Egress}) {
         bool ingress = dir == Direction::Ingress;
         DirectionPolicy& dp = ingress ? ep.ingress : ep.egress;

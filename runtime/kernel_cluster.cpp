@@ -130,9 +130,17 @@ HookStep KernelCluster::runHook(const PodPlace& at, ir::Direction dir, const std
 
 FlowTrace KernelCluster::trace(const FlowQuery& q) {
   FlowTrace t;
-  auto src = findPod(q.fromPod);
-  if (!src) {
-    t.error = fmt::format("no running pod '{}' with an IPv4 address", q.fromPod);
+  const PodPlace* src = nullptr;
+  if (!q.fromPod.empty()) {
+    src = findPod(q.fromPod);
+    if (!src) {
+      t.error = fmt::format("no running pod '{}' with an IPv4 address", q.fromPod);
+      return t;
+    }
+  } else if (q.fromIp) {
+    src = findByIp(*q.fromIp);  // an address no pod holds meets only the destination's hook
+  } else {
+    t.error = "a flow needs a source pod or address";
     return t;
   }
   const PodPlace* dst = nullptr;
@@ -145,9 +153,9 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
   } else if (q.toIp) {
     dst = findByIp(*q.toIp);
   }
-  t.from = q.fromPod;
+  t.from = !q.fromPod.empty() ? q.fromPod : (src && src->endpoint ? src->endpoint->key() : q.fromIp->str());
   t.to = !q.toPod.empty() ? q.toPod : (dst && dst->endpoint ? dst->endpoint->key() : q.toIp->str());
-  t.srcIp = src->ip;
+  t.srcIp = src ? src->ip : *q.fromIp;
   t.dstIp = dst ? dst->ip : *q.toIp;
   t.ok = true;
   if (t.srcIp == t.dstIp) {
@@ -161,7 +169,7 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
   if (nextPort_ < 20000) nextPort_ = 20000;
   std::vector<uint8_t> packet = buildPacket(spec);
   t.allowed = true;
-  if (src->endpoint) {
+  if (src && src->endpoint) {
     HookStep s = runHook(*src, ir::Direction::Egress, packet);
     if (!s.run.ok) {
       t.ok = false;

@@ -22,11 +22,12 @@
 namespace sluice::runtime {
 
 struct FlowQuery {
-  std::string fromPod;          // "ns/name"
+  std::string fromPod;          // "ns/name", or empty when `fromIp` is used
   std::string toPod;            // "ns/name", or empty when `toIp` is used
   std::optional<IpAddr> toIp;   // an address (a pod's address means that pod)
   ir::L4Proto proto = ir::L4Proto::TCP;
   uint16_t port = 80;
+  std::optional<IpAddr> fromIp;  // instead of fromPod: an address (a pod's means that pod)
 };
 
 struct HookStep {

@@ -17,13 +17,24 @@
 // Size, from the environment:
 //   SLUICE_DIFF_CASES  flows to trace, at least (default 12000: CI runs > 10,000)
 //   SLUICE_DIFF_SEED   the first cluster seed (default 1); seeds go up by one
-//   SLUICE_DIFF_FLOWS_PER_CLUSTER  flows generated per cluster (default 40)
+//   SLUICE_DIFF_FLOWS_PER_CLUSTER  flows generated per cluster (default 40; DifferentialCilium 150)
 //   SLUICE_DIFF_JOBS   clusters built and traced at once (default: the CPUs, at most 4)
 // Millions, e.g. overnight (12,000 flows take about 70 s on 2 idle cores, 100 s on one):
 //   SLUICE_DIFF_CASES=2000000 ./build/tests/datapath/datapath_test --gtest_filter=Differential.*
 // A failure prints the seed, the flow, what each hook said and why the
 // reference disagrees, and writes the cluster to /tmp/sluice-diff-<seed>.yaml;
 // one cluster alone: SLUICE_DIFF_SEED=<seed> SLUICE_DIFF_CASES=1 SLUICE_DIFF_JOBS=1.
+//
+// DifferentialCilium does the same over clusters that also hold
+// CiliumNetworkPolicies, CiliumClusterwideNetworkPolicies and the Services
+// they name (reference::ciliumRandomOptions), with ICMP echo requests and
+// more bare addresses among the flows (ciliumFlowOptions). Flows from a bare
+// address no hostNetwork pod holds are traced too (FlowQuery::fromIp: only the
+// destination's to-pod hook sees them), since fromCIDR and fromEntities are
+// about exactly those. Its size: SLUICE_DIFF_CILIUM_CASES (default 1500 flows,
+// 150 per cluster: 10 clusters, about 20 s on 2 cores); the seed,
+// flows-per-cluster and jobs knobs above apply to it too; its clusters go to
+// /tmp/sluice-diff-cilium-<seed>.yaml.
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -54,8 +65,18 @@ uint64_t envNumber(const char* name, uint64_t fallback) {
   return n;
 }
 
-std::string writeYaml(uint64_t seed, const std::string& yaml) {
-  std::string path = "/tmp/sluice-diff-" + std::to_string(seed) + ".yaml";
+// What a differential run draws and how it traces.
+struct Config {
+  const char* name;  // "Differential" or "DifferentialCilium": the gtest suite, in rerun lines
+  const char* file;  // "/tmp/sluice-diff-" or "/tmp/sluice-diff-cilium-"
+  reference::RandomOptions cluster;
+  reference::FlowOptions flows;
+  bool bareSources = false;  // trace flows from bare addresses (FlowQuery::fromIp) instead of skipping them
+  uint64_t flowsPerCluster = 40;  // unless SLUICE_DIFF_FLOWS_PER_CLUSTER says otherwise
+};
+
+std::string writeYaml(const Config& cfg, uint64_t seed, const std::string& yaml) {
+  std::string path = cfg.file + std::to_string(seed) + ".yaml";
   std::ofstream(path) << yaml;
   return path;
 }
@@ -72,14 +93,15 @@ std::map<IpAddr, std::string> hostNetworkPodsByIp(const ClusterState& state) {
 
 // What one cluster gave: counts, and a full report per mismatch.
 struct Tally {
-  uint64_t clusters = 0, traced = 0, allowed = 0, denied = 0, skipped = 0, viaHostNetwork = 0;
+  uint64_t clusters = 0, traced = 0, allowed = 0, denied = 0, skipped = 0, viaHostNetwork = 0, fromAddress = 0;
   uint64_t mismatches = 0, buildFailures = 0;
   double buildSeconds = 0, compileSeconds = 0, traceSeconds = 0;
   std::map<uint64_t, std::vector<std::string>> reports;  // by seed
 
   void add(Tally&& o) {
     clusters += o.clusters, traced += o.traced, allowed += o.allowed, denied += o.denied;
-    skipped += o.skipped, viaHostNetwork += o.viaHostNetwork, mismatches += o.mismatches;
+    skipped += o.skipped, viaHostNetwork += o.viaHostNetwork, fromAddress += o.fromAddress;
+    mismatches += o.mismatches;
     buildFailures += o.buildFailures;
     buildSeconds += o.buildSeconds, compileSeconds += o.compileSeconds, traceSeconds += o.traceSeconds;
     for (auto& [seed, r] : o.reports) reports[seed] = std::move(r);
@@ -90,9 +112,9 @@ using Clock = std::chrono::steady_clock;
 double since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 // Builds the cluster of `seed` into the kernel and compares `perCluster` random flows.
-Tally runCluster(uint64_t seed, uint64_t perCluster) {
+Tally runCluster(const Config& cfg, uint64_t seed, uint64_t perCluster) {
   Tally out;
-  std::string yaml = reference::randomClusterYaml(seed);
+  std::string yaml = reference::randomClusterYaml(seed, cfg.cluster);
   auto t0 = Clock::now();
   LoadedCluster c;
   bool loaded = c.load(yaml);
@@ -100,7 +122,7 @@ Tally runCluster(uint64_t seed, uint64_t perCluster) {
   if (!loaded) {
     out.buildFailures = 1;
     out.reports[seed].push_back("seed " + std::to_string(seed) + ": the cluster does not load or build (cluster in " +
-                                writeYaml(seed, yaml) + "):\n" + c.diags.render());
+                                writeYaml(cfg, seed, yaml) + "):\n" + c.diags.render());
     return out;
   }
   out.clusters = 1;
@@ -108,13 +130,16 @@ Tally runCluster(uint64_t seed, uint64_t perCluster) {
   auto hostNetwork = hostNetworkPodsByIp(c.state);
   std::string path;  // the cluster's YAML, written on the first mismatch
   t0 = Clock::now();
-  for (const reference::Flow& flow : reference::randomFlows(c.state, seed, perCluster)) {
+  for (const reference::Flow& flow : reference::randomFlows(c.state, seed, perCluster, cfg.flows)) {
     runtime::FlowQuery q;
     if (flow.from.pod) {
       q.fromPod = flow.from.pod->meta.key();
     } else if (auto it = hostNetwork.find(flow.from.ip); it != hostNetwork.end()) {
       q.fromPod = it->second;  // a node's address: send from a hostNetwork pod of that node
       ++out.viaHostNetwork;
+    } else if (cfg.bareSources) {
+      q.fromIp = flow.from.ip;  // only the destination's to-pod hook sees it
+      ++out.fromAddress;
     } else {
       ++out.skipped;
       continue;
@@ -123,8 +148,8 @@ Tally runCluster(uint64_t seed, uint64_t perCluster) {
       q.toPod = flow.to.pod->meta.key();
     else
       q.toIp = flow.to.ip;
-    q.proto = ir::toL4(flow.proto);
-    q.port = flow.port;
+    q.proto = flow.icmp ? ir::L4Proto::ICMP : ir::toL4(flow.proto);
+    q.port = flow.icmp ? flow.icmpType : flow.port;  // for ICMP the type (runtime/test_run.h)
 
     runtime::FlowTrace t = c.kernel->trace(q);
     reference::Explanation want = reference::evaluate(c.state, flow);
@@ -144,24 +169,31 @@ Tally runCluster(uint64_t seed, uint64_t perCluster) {
     if (t.ok && t.allowed == want.allowed() && hookDisagrees.empty()) continue;
 
     ++out.mismatches;
-    if (path.empty()) path = writeYaml(seed, yaml);
+    // The first report of a seed carries the whole cluster, so the failure
+    // log alone reproduces it; later ones point at the file.
+    bool first = path.empty();
+    if (first) path = writeYaml(cfg, seed, yaml);
+    std::string tracedFrom = q.fromPod.empty() ? flow.from.ip.str() : q.fromPod;
     out.reports[seed].push_back(
-        "seed " + std::to_string(seed) + ": " + reference::describe(flow) + " (traced from " + q.fromPod + ")\n" +
+        "seed " + std::to_string(seed) + ": " + reference::describe(flow) + " (traced from " + tracedFrom + ")\n" +
         "  kernel:    " + (t.ok ? (t.allowed ? "allow" : "deny") : "error") + "  [" + summarize(t) + "]\n" +
         explain(t) + "  reference: " + reference::verdictName(want.verdict) + ": " + want.reason + "\n" +
         hookDisagrees +
         "  cluster:   " + path + "\n" + "  rerun:     SLUICE_DIFF_SEED=" + std::to_string(seed) +
-        " SLUICE_DIFF_CASES=1 SLUICE_DIFF_JOBS=1 <datapath_test> --gtest_filter=Differential.*");
+        " " + (std::string(cfg.name) == "Differential" ? "SLUICE_DIFF_CASES" : "SLUICE_DIFF_CILIUM_CASES") +
+        "=1 SLUICE_DIFF_JOBS=1 <datapath_test> --gtest_filter=" + cfg.name + ".*" +
+        (first ? "\n  cluster YAML:\n" + yaml : ""));
   }
   out.traceSeconds = since(t0);
   return out;  // `c` goes: programs unloaded, maps unpinned
 }
 
-TEST(Differential, KernelAgreesWithReference) {
-  SLUICE_REQUIRE_ROOT();
-  const uint64_t cases = envNumber("SLUICE_DIFF_CASES", 12000);
+// Traces random flows over random clusters until `casesVar` (default
+// `defaultCases`) flows are traced, and fails on any disagreement.
+void runDifferential(const Config& cfg, const char* casesVar, uint64_t defaultCases) {
+  const uint64_t cases = envNumber(casesVar, defaultCases);
   const uint64_t firstSeed = envNumber("SLUICE_DIFF_SEED", 1);
-  const uint64_t perCluster = std::max<uint64_t>(1, envNumber("SLUICE_DIFF_FLOWS_PER_CLUSTER", 40));
+  const uint64_t perCluster = std::max<uint64_t>(1, envNumber("SLUICE_DIFF_FLOWS_PER_CLUSTER", cfg.flowsPerCluster));
   const uint64_t jobs =
       std::max<uint64_t>(1, envNumber("SLUICE_DIFF_JOBS", std::min(4u, std::max(1u, std::thread::hardware_concurrency()))));
   const size_t kMaxReported = 25;  // mismatches printed in full; all are counted
@@ -181,7 +213,7 @@ TEST(Differential, KernelAgreesWithReference) {
         if (total.traced >= cases || total.buildFailures > 5 || total.mismatches > 1000) return;
         seed = nextSeed++;
       }
-      Tally t = runCluster(seed, perCluster);
+      Tally t = runCluster(cfg, seed, perCluster);
       std::lock_guard<std::mutex> lock(mutex);
       total.add(std::move(t));
     }
@@ -199,12 +231,13 @@ TEST(Differential, KernelAgreesWithReference) {
       if (reported++ < kMaxReported) ADD_FAILURE() << r;
   }
   std::printf(
-      "differential: %llu clusters (seeds %llu..%llu), %llu flows traced (%llu allowed, %llu denied; %llu from a "
-      "hostNetwork pod; %llu bare-address sources skipped), %llu mismatches, %.1f s with %llu jobs (CPU time: "
-      "build %.1f s of which LLVM %.1f s, trace %.1f s)\n",
-      (unsigned long long)total.clusters, (unsigned long long)firstSeed, (unsigned long long)(nextSeed - 1),
-      (unsigned long long)total.traced, (unsigned long long)total.allowed, (unsigned long long)total.denied,
-      (unsigned long long)total.viaHostNetwork, (unsigned long long)total.skipped,
+      "%s: %llu clusters (seeds %llu..%llu), %llu flows traced (%llu allowed, %llu denied; %llu from a "
+      "hostNetwork pod, %llu from a bare address; %llu bare-address sources skipped), %llu mismatches, %.1f s "
+      "with %llu jobs (CPU time: build %.1f s of which LLVM %.1f s, trace %.1f s)\n",
+      cfg.name, (unsigned long long)total.clusters, (unsigned long long)firstSeed,
+      (unsigned long long)(nextSeed - 1), (unsigned long long)total.traced, (unsigned long long)total.allowed,
+      (unsigned long long)total.denied, (unsigned long long)total.viaHostNetwork,
+      (unsigned long long)total.fromAddress, (unsigned long long)total.skipped,
       (unsigned long long)total.mismatches, seconds, (unsigned long long)jobs, total.buildSeconds,
       total.compileSeconds, total.traceSeconds);
   EXPECT_EQ(total.mismatches, 0u) << "failing seeds: " << seeds;
@@ -213,6 +246,20 @@ TEST(Differential, KernelAgreesWithReference) {
   // Both verdicts must be well represented, or the comparison says little.
   EXPECT_GT(total.allowed, total.traced / 10);
   EXPECT_GT(total.denied, total.traced / 10);
+}
+
+TEST(Differential, KernelAgreesWithReference) {
+  SLUICE_REQUIRE_ROOT();
+  runDifferential(Config{"Differential", "/tmp/sluice-diff-", {}, {}, false}, "SLUICE_DIFF_CASES", 12000);
+}
+
+TEST(DifferentialCilium, KernelAgreesWithReference) {
+  SLUICE_REQUIRE_ROOT();
+  // Building a cluster (LLVM) costs seconds and a flow microseconds: many
+  // flows per cluster keep the default run short.
+  runDifferential(Config{"DifferentialCilium", "/tmp/sluice-diff-cilium-", reference::ciliumRandomOptions(),
+                         reference::ciliumFlowOptions(), true, 150},
+                  "SLUICE_DIFF_CILIUM_CASES", 1500);
 }
 
 }  // namespace

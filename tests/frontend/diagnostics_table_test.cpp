@@ -380,7 +380,7 @@ spec:
     toPorts: [{ports: [{port: "22"}]}]
   enableDefaultDeny: {ingress: true, egress: false}
 specs:
-- nodeSelector: {}
+- endpointSelector: {}
   egress:
   - toServices: [{k8sService: {serviceName: s}}, {k8sServiceSelector: {selector: {}}}]
   - toCIDR: [10.0.0.1]

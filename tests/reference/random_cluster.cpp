@@ -6,6 +6,8 @@
 #include <set>
 #include <utility>
 
+#include "tests/reference/random_cluster_internal.h"
+
 namespace sluice::reference {
 
 uint64_t Rng::below(uint64_t n) {
@@ -19,7 +21,7 @@ uint64_t Rng::below(uint64_t n) {
 
 namespace {
 
-using Vocab = std::vector<std::pair<std::string, std::vector<std::string>>>;
+using namespace gen;
 
 const Vocab kPodVocab = {{"app", {"a", "b", "c"}}, {"tier", {"web", "db"}}};
 const Vocab kNamespaceVocab = {{"team", {"red", "blue"}}, {"env", {"prod", "dev"}}};
@@ -28,27 +30,6 @@ const std::vector<std::string> kPortNames = {"http", "metrics", "dns"};
 const std::vector<int> kContainerPorts = {80, 81, 8080, 53};
 const std::vector<int> kPolicyPorts = {53, 80, 81, 8080, 9000};
 const std::vector<std::string> kProtocols = {"TCP", "UDP", "SCTP"};
-
-struct GenNode {
-  std::string name, ip, podCIDR;
-  int index = 0;  // 1 or 2: the third octet of its addresses
-};
-
-struct GenPort {
-  std::string name;      // "" = unnamed
-  int number = 0;
-  std::string protocol;  // "" = absent (TCP)
-  bool sidecar = false;  // in a second container
-};
-
-struct GenPod {
-  std::string ns, name, phase;
-  const GenNode* node = nullptr;
-  bool hostNetwork = false, finished = false, podIPs = false;
-  std::string ip;
-  Labels labels;
-  std::vector<GenPort> ports;
-};
 
 struct Gen {
   Rng rng;
@@ -62,18 +43,6 @@ struct Gen {
   Gen(uint64_t seed, const RandomOptions& o) : rng(seed), opt(o) {}
 
   void line(int indent, const std::string& text) { out += std::string(size_t(indent), ' ') + text + "\n"; }
-
-  // "{app: a, tier: web}"
-  static std::string flowMap(const Labels& labels) {
-    std::string s;
-    for (const auto& [k, v] : labels) s += (s.empty() ? "" : ", ") + k + ": " + v;
-    return "{" + s + "}";
-  }
-  static std::string flowList(const std::vector<std::string>& items) {
-    std::string s;
-    for (const auto& i : items) s += (s.empty() ? "" : ", ") + i;
-    return "[" + s + "]";
-  }
 
   Labels randomLabels(const Vocab& vocab, int percent) {
     Labels l;
@@ -224,6 +193,8 @@ struct Gen {
       p.labels = randomLabels(kPodVocab, 70);
       p.ports = randomPorts();
       p.podIPs = rng.chance(30);
+      // Drawn only for Cilium clusters, so NetworkPolicy-only ones keep their text.
+      if (opt.ciliumPolicies && rng.chance(30)) p.serviceAccount = "robot";
       pods.push_back(std::move(p));
     }
     for (const GenPod& p : pods) writePod(p);
@@ -239,6 +210,7 @@ struct Gen {
     if (!p.labels.empty() || rng.chance(20)) line(2, "labels: " + flowMap(p.labels));
     line(0, "spec:");
     line(2, "nodeName: " + p.node->name);
+    if (!p.serviceAccount.empty()) line(2, "serviceAccountName: " + p.serviceAccount);
     if (p.hostNetwork) line(2, "hostNetwork: true");
     line(2, "containers:");
     for (bool sidecar : {false, true}) {
@@ -439,6 +411,10 @@ std::string randomClusterYaml(uint64_t seed, const RandomOptions& options) {
   g.makeNamespaces();
   g.makePods();
   g.makePolicies();
+  if (options.ciliumPolicies) {
+    CiliumInput in{g.rng, options, g.nodes, g.namespaces, g.pods, g.out};
+    writeCiliumPart(in);
+  }
   return g.out;
 }
 
@@ -456,6 +432,12 @@ std::vector<Flow> randomFlows(const ClusterState& state, uint64_t seed, size_t n
   for (const Node& node : state.nodes)
     for (const IpAddr& ip : node.ips)
       if (ip.isV4()) addresses.push_back(ip);
+  if (options.finishedPodAddresses)
+    for (const Pod& p : state.pods)
+      if ((p.phase == PodPhase::Succeeded || p.phase == PodPhase::Failed) && !p.ips.empty() && p.ips[0].isV4() &&
+          endpointForAddress(state, p.ips[0]).pod == nullptr &&
+          std::find(addresses.begin(), addresses.end(), p.ips[0]) == addresses.end())
+        addresses.push_back(p.ips[0]);
 
   static const std::vector<Protocol> protocols = {Protocol::TCP, Protocol::UDP, Protocol::SCTP};
   static const std::vector<uint16_t> ports = {53, 80, 81, 8080, 9000};
@@ -489,6 +471,11 @@ std::vector<Flow> randomFlows(const ClusterState& state, uint64_t seed, size_t n
       const ContainerPort& cp = rng.pick(f.to.pod->ports);
       f.port = cp.port;
       f.proto = cp.protocol;
+    }
+    // An echo request opens an ICMP "connection" (the datapath tracks it by id).
+    if (options.icmpPercent > 0 && rng.chance(options.icmpPercent)) {
+      f.icmp = true;
+      f.icmpType = 8;
     }
     flows.push_back(f);
   }

@@ -12,7 +12,9 @@
 // tier∈{web,db}, container ports named http/metrics/dns (or unnamed) on 80, 81,
 // 8080, 53 over TCP/UDP/SCTP, sometimes hostNetwork (podIP = the node's
 // address), sometimes Pending, sometimes a finished pod; and NetworkPolicies
-// mixing every corner of networking.k8s.io/v1 (see randomClusterYaml).
+// mixing every corner of networking.k8s.io/v1 (see randomClusterYaml). With
+// RandomOptions::ciliumPolicies, also Services and Cilium policies
+// (random_cilium.cpp).
 #pragma once
 
 #include <cstdint>
@@ -36,10 +38,19 @@ struct RandomOptions {
   bool pendingPods = true;      // sometimes phase Pending (still an endpoint: fail closed)
   bool finishedPods = true;     // sometimes a Succeeded pod, at times holding a live pod's IP
   bool implicitNamespaces = true;  // sometimes a namespace without its Namespace object
+  // CiliumNetworkPolicies and CiliumClusterwideNetworkPolicies, plus what
+  // their rules name: Services with and without selectors, EndpointSlices or
+  // legacy Endpoints, sometimes default/kubernetes, pods with a service
+  // account. Off by default: with it off no draw changes, so every
+  // NetworkPolicy-only seed keeps its exact text.
+  bool ciliumPolicies = false;
+  int maxCiliumPolicies = 3;  // 1..max (sometimes none)
+  int maxCiliumRules = 2;     // per ingress/ingressDeny/egress/egressDeny list
 };
 
-// One cluster: Node, Namespace, Pod and NetworkPolicy documents separated by
-// `---`. Always loads without errors (warnings are possible: an absent
+// One cluster: Node, Namespace, Pod and NetworkPolicy documents (then Service,
+// EndpointSlice, Endpoints, CiliumNetworkPolicy and
+// CiliumClusterwideNetworkPolicy ones) separated by `---`. Always loads without errors (warnings are possible: an absent
 // podSelector, rules of a direction missing from explicit policyTypes).
 std::string randomClusterYaml(uint64_t seed, const RandomOptions& options = {});
 
@@ -47,6 +58,12 @@ struct FlowOptions {
   int outsidePercent = 20;  // flows with one end a bare address (outside, a node, an unused pod-CIDR address)
   bool selfFlows = true;    // allow from == to (the reference allows loopback)
   int servedPortPercent = 40;  // to a pod: one of its container ports (number and protocol)
+  // ICMP echo requests (type 8) instead of TCP/UDP/SCTP. 0 draws nothing, so
+  // the flows of existing seeds stay the same.
+  int icmpPercent = 0;
+  // Bare addresses also include finished pods' IPs that no endpoint holds
+  // (known to the cluster, yet world to Cilium).
+  bool finishedPodAddresses = false;
 };
 
 // `n` new connections on ports {53, 80, 81, 8080, 9000} over TCP/UDP/SCTP,
@@ -57,6 +74,11 @@ struct FlowOptions {
 // 10.244.3.9 (inside the pod range, no pod), or a node's InternalIP (the node
 // itself or a hostNetwork pod on it). Pointers refer into `state`.
 std::vector<Flow> randomFlows(const ClusterState& state, uint64_t seed, size_t n, const FlowOptions& options = {});
+
+// What the Cilium differential test draws (and the generator's tests check):
+// Cilium policies with NetworkPolicies, echo requests, finished pods' addresses.
+RandomOptions ciliumRandomOptions();
+FlowOptions ciliumFlowOptions();
 
 // Portable uniform helpers over mt19937_64 (exposed for the tests that build
 // their own random inputs).

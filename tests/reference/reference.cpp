@@ -6,10 +6,10 @@
 #include <algorithm>
 #include <vector>
 
-namespace sluice::reference {
-namespace {
+#include "tests/reference/reference_internal.h"
 
-enum class Direction { Ingress, Egress };
+namespace sluice::reference {
+namespace detail {
 
 // ---- label selectors, re-implemented (not LabelSelector::matches) ----------
 
@@ -76,6 +76,19 @@ bool inCidr(const Cidr& cidr, const IpAddr& ip) {
 // API IPBlock: an address inside `cidr` and inside none of the `except`
 // CIDRs ("should not be included within an IPBlock"). Any address
 // matches, pod and node IPs included (SEMANTICS.md: upstream conformance).
+bool servesNamedPort(const Pod* dest, const std::string& name, Protocol proto, uint16_t port) {
+  if (dest == nullptr) return false;
+  for (const ContainerPort& cp : dest->ports)
+    if (cp.name == name && cp.protocol == proto && cp.port == port) return true;
+  return false;
+}
+
+}  // namespace detail
+
+namespace {
+
+using namespace detail;
+
 bool ipBlockMatches(const IPBlock& block, const IpAddr& ip) {
   if (!inCidr(block.cidr, ip)) return false;
   for (const Cidr& ex : block.except)
@@ -109,6 +122,9 @@ bool peerMatches(const ClusterState& state, const NetworkPolicy& policy, const N
 
 // One item of `ports`, against the connection's protocol and destination port.
 bool portMatches(const NetworkPolicyPort& p, const Flow& flow) {
+  // A port item names TCP, UDP or SCTP (validation): it never matches ICMP,
+  // which only a rule without `ports` (all traffic) admits.
+  if (flow.icmp) return false;
   // API: "protocol ... If not specified, this field defaults to TCP" (the model has defaulted it).
   if (p.protocol != flow.proto) return false;
   // API: "If this field is not provided, this matches all port names and numbers."
@@ -122,11 +138,7 @@ bool portMatches(const NetworkPolicyPort& p, const Flow& flow) {
   // A named port is resolved on the destination pod: a container port with
   // that name and this protocol (SEMANTICS.md). A destination that is not a
   // policy endpoint pod, or has no such port, matches nothing here.
-  const Pod* dest = selectablePod(flow.to);
-  if (dest == nullptr) return false;
-  for (const ContainerPort& cp : dest->ports)
-    if (cp.name == p.port->name && cp.protocol == p.protocol && cp.port == flow.port) return true;
-  return false;
+  return servesNamedPort(selectablePod(flow.to), p.port->name, p.protocol, flow.port);
 }
 
 // ---- one direction of one pod --------------------------------------------
@@ -156,14 +168,28 @@ std::string joinKeys(const std::vector<const NetworkPolicy*>& policies) {
   return s;
 }
 
-// Ingress of `self` (other = the source) or egress of `self` (other = the destination).
+// Ingress of `self` (other = the source) or egress of `self` (other = the
+// destination). `ownNodeExempt`: the connection comes from self's own node
+// and Options exempts that from ingress policy.
 Explanation evaluateDirection(const ClusterState& state, const Pod& self, Direction dir, const Endpoint& other,
-                              const Flow& flow) {
+                              const Flow& flow, bool ownNodeExempt = false) {
   const bool ingress = dir == Direction::Ingress;
   const std::string who = (ingress ? "ingress of " : "egress of ") + self.meta.key();
   const char* type = ingress ? "Ingress" : "Egress";
   const char* section = ingress ? "ingress" : "egress";
   const char* peersKey = ingress ? "from" : "to";
+
+  // Cilium first: a matching deny rule wins over every allow, from any policy
+  // kind (SEMANTICS.md "Deny wins over every allow"), and over the own-node
+  // exception too (docs/semantics.md: "An explicit Cilium deny rule still wins").
+  CiliumDirection cilium = evaluateCilium(state, self, dir, other, flow);
+  if (!cilium.denied.empty()) return {Verdict::Deny, who + ": denied by " + cilium.denied};
+
+  // np.md: "the only allowed connections into the pod are those from the
+  // pod's node and those allowed by the ingress list of some NetworkPolicy".
+  if (ownNodeExempt)
+    return {Verdict::Allow, "ingress of " + self.meta.key() + ": from its own node " + self.nodeName +
+                                ", always allowed"};
 
   // np.md "The two sorts of pod isolation": a pod is isolated for a direction
   // if some NetworkPolicy in its namespace selects it (spec.podSelector) and
@@ -176,10 +202,12 @@ Explanation evaluateDirection(const ClusterState& state, const Pod& self, Direct
     if (!(ingress ? np.ingressType : np.egressType)) continue;
     selecting.push_back(&np);
   }
-  // Not isolated: "all connections are allowed" in that direction.
-  if (selecting.empty())
-    return {Verdict::Allow,
-            who + ": not isolated (no NetworkPolicy in " + self.meta.namespace_ + " selects it for " + type + ")"};
+  // Not isolated by any policy of any kind: "all connections are allowed" in
+  // that direction (Cilium rules that isolate nothing allow nothing extra).
+  if (selecting.empty() && cilium.isolatedBy.empty())
+    return {Verdict::Allow, who + ": not isolated (no NetworkPolicy in " + self.meta.namespace_ +
+                                " selects it for " + type +
+                                (state.ciliumPolicies.empty() ? "" : ", no Cilium rule isolates it") + ")"};
 
   // Isolated: "the only allowed connections are those allowed by the <dir>
   // list of some NetworkPolicy that applies to the pod" — the union of every
@@ -209,8 +237,16 @@ Explanation evaluateDirection(const ClusterState& state, const Pod& self, Direct
                                   std::to_string(i) + "] (" + peerWhy + ", " + portWhy + ")"};
     }
   }
-  return {Verdict::Deny, who + ": denied: isolated for " + type + " by NetworkPolicy " + joinKeys(selecting) +
-                             " and no " + section + " rule matches"};
+  // The allows of every kind add up (SEMANTICS.md): a Cilium allow rule of a
+  // selecting rule counts even when a NetworkPolicy is what isolates, and
+  // even when its own rule turned enableDefaultDeny off.
+  if (!cilium.allowed.empty()) return {Verdict::Allow, who + ": allowed by " + cilium.allowed};
+
+  std::string isolators;
+  if (!selecting.empty()) isolators = "NetworkPolicy " + joinKeys(selecting);
+  for (const std::string& r : cilium.isolatedBy) isolators += (isolators.empty() ? "" : ", ") + r;
+  return {Verdict::Deny, who + ": denied: isolated for " + type + " by " + isolators + " and no " + section +
+                             " rule matches"};
 }
 
 // Why a flow end is not subject to policy, or "" when it is.
@@ -265,12 +301,8 @@ Explanation evaluateEgress(const ClusterState& state, const Flow& flow) {
 Explanation evaluateIngress(const ClusterState& state, const Flow& flow, const Options& options) {
   if (std::string why = notAnEndpointWhy(flow.to, "ingress"); !why.empty()) return {Verdict::Allow, why};
   const Pod& dest = *flow.to.pod;
-  // np.md: "the only allowed connections into the pod are those from the
-  // pod's node and those allowed by the ingress list of some NetworkPolicy".
-  if (options.ownNodeIngressAlwaysAllowed && fromOwnNode(state, dest, flow.from))
-    return {Verdict::Allow, "ingress of " + dest.meta.key() + ": from its own node " + dest.nodeName +
-                                ", always allowed"};
-  return evaluateDirection(state, dest, Direction::Ingress, flow.from, flow);
+  bool ownNode = options.ownNodeIngressAlwaysAllowed && fromOwnNode(state, dest, flow.from);
+  return evaluateDirection(state, dest, Direction::Ingress, flow.from, flow, ownNode);
 }
 
 Explanation evaluate(const ClusterState& state, const Flow& flow, const Options& options) {
@@ -292,6 +324,7 @@ std::string describe(const Endpoint& e) {
 }
 
 std::string describe(const Flow& f) {
+  if (f.icmp) return describe(f.from) + " -> " + describe(f.to) + " icmp type " + std::to_string(f.icmpType);
   return describe(f.from) + " -> " + describe(f.to) + " " + std::to_string(f.port) + "/" + protocolName(f.proto);
 }
 

@@ -1,6 +1,7 @@
 // A reference evaluator of Kubernetes NetworkPolicy (networking.k8s.io/v1)
-// for differential tests: given a ClusterState and one new IPv4 connection,
-// says whether Kubernetes allows it, and why.
+// and of CiliumNetworkPolicy / CiliumClusterwideNetworkPolicy (cilium.io/v2,
+// L3/L4) for differential tests: given a ClusterState and one new IPv4
+// connection, says whether the policies allow it, and why.
 //
 // It is deliberately plain: a literal loop over policies, rules, peers and
 // ports, each line citing the rule of the Kubernetes documentation it
@@ -11,7 +12,8 @@
 //
 // Sources: kubernetes.io/docs/concepts/services-networking/network-policies/
 // ("network-policies.md" below), the NetworkPolicy API reference, KEP-2079
-// (endPort), ../../shared/design/SEMANTICS.md and docs/semantics.md.
+// (endPort), ../../shared/design/SEMANTICS.md and docs/semantics.md. The
+// Cilium half lives in reference_cilium.cpp, with its own sources.
 #pragma once
 
 #include <cstdint>
@@ -38,6 +40,10 @@ struct Flow {
   Endpoint from, to;
   Protocol proto = Protocol::TCP;
   uint16_t port = 0;  // destination port
+  // An ICMPv4 message instead (proto and port are then ignored): type
+  // `icmpType`, 8 = echo request, the only type that opens a connection.
+  bool icmp = false;
+  uint8_t icmpType = 8;
 };
 
 enum class Verdict { Allow, Deny };
@@ -63,7 +69,8 @@ struct Options {
   // from an address of the Node it runs on (or from a hostNetwork pod on that
   // node) skips the pod's ingress check. Egress has no such clause ("the only
   // allowed connections from the pod are those allowed by the egress list"),
-  // so egress to the own node stays subject to egress policy.
+  // so egress to the own node stays subject to egress policy. A Cilium deny
+  // rule matching the connection still wins (docs/semantics.md).
   bool ownNodeIngressAlwaysAllowed = true;
 };
 
@@ -88,7 +95,7 @@ Explanation evaluate(const ClusterState& state, const Flow& flow, const Options&
 Explanation evaluateEgress(const ClusterState& state, const Flow& flow);
 Explanation evaluateIngress(const ClusterState& state, const Flow& flow, const Options& options = {});
 
-// "x/a (10.244.1.10)", "203.0.113.5"; "x/a -> 203.0.113.5 80/TCP"; "allow" / "deny"
+// "x/a (10.244.1.10)", "203.0.113.5"; "x/a -> 203.0.113.5 80/TCP" (or "icmp type 8"); "allow" / "deny"
 // (the spelling of `sluice reach --output json`).
 std::string describe(const Endpoint& e);
 std::string describe(const Flow& f);
