@@ -25,6 +25,7 @@ void LLVMInitializeBPFTargetInfo();
 void LLVMInitializeBPFTarget();
 void LLVMInitializeBPFTargetMC();
 void LLVMInitializeBPFAsmPrinter();
+void LLVMInitializeBPFAsmParser();  // the datapath has a line of inline asm (datapath_nat.h)
 }
 
 namespace sluice::codegen {
@@ -38,6 +39,7 @@ BpfTarget::BpfTarget(const std::string& cpu) {
     LLVMInitializeBPFTarget();
     LLVMInitializeBPFTargetMC();
     LLVMInitializeBPFAsmPrinter();
+    LLVMInitializeBPFAsmParser();
     // For diagnosing the compiler itself: SLUICE_LLVM_ARGS="-time-passes" etc.
     if (const char* args = std::getenv("SLUICE_LLVM_ARGS")) {
       static std::vector<std::string> words{"sluice"};

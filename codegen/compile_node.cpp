@@ -147,9 +147,12 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
     diags.error({}, object, "", "the embedded datapath bitcode lacks its entry points (a build problem)");
     return out;
   }
+  // The library is inlined into each program and internalized, except its
+  // `sluice_global_*` functions: BPF global functions, which the verifier
+  // checks once on their own (datapath_nat.h says why one needs that).
   std::set<Function*> library;
   for (Function& f : *m)
-    if (!f.isDeclaration()) library.insert(&f);
+    if (!f.isDeclaration() && !f.getName().starts_with("sluice_global_")) library.insert(&f);
 
   std::vector<ir::IdentityId> known;
   for (const auto& id : program.identities) known.push_back(id.id);
@@ -215,6 +218,13 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
     m->print(os, nullptr);
   }
   target.optimize(*m);
+  // An unused global function must go (after optimization has dropped the
+  // library functions that called it): in an object with no program (a node
+  // without endpoints) libbpf would take it, alone in .text, for a program.
+  std::vector<Function*> unusedGlobals;
+  for (Function& f : *m)
+    if (!f.isDeclaration() && f.getName().starts_with("sluice_global_") && f.use_empty()) unusedGlobals.push_back(&f);
+  for (Function* f : unusedGlobals) f->eraseFromParent();
   if (options.keepOptimizedIr) {
     llvm::raw_string_ostream os(out.optimizedIr);
     m->print(os, nullptr);

@@ -224,6 +224,10 @@ struct ServicePort {
   // Usable backends after readiness and traffic-policy filtering, sorted.
   std::vector<Backend> backends;      // for in-cluster clients (internalTrafficPolicy)
   std::vector<Backend> externalBackends;  // for NodePort/external/LB (externalTrafficPolicy)
+  // `backends` is empty only because internalTrafficPolicy is Local: other
+  // nodes have usable endpoints. Such traffic is dropped, not rejected
+  // (KEP-2086, kube-proxy). Not printed: the IR text stays as it was.
+  bool internalEndpointsElsewhere = false;
 };
 
 struct Service {

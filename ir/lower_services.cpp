@@ -116,6 +116,8 @@ std::vector<Service> lowerServices(const LowerContext& ctx, const std::string& n
         for (const auto& subset : legacy->subsets)
           collect(candidates, subset.addresses, subset.ports, sp, svc.ports.size(), node, svc.meta.namespace_);
       p.backends = usable(candidates, svc.internalTrafficPolicy == TrafficPolicy::Local);
+      p.internalEndpointsElsewhere = p.backends.empty() && svc.internalTrafficPolicy == TrafficPolicy::Local &&
+                                     !usable(candidates, false).empty();
       p.externalBackends = usable(candidates, svc.externalTrafficPolicy == TrafficPolicy::Local);
       s.ports.push_back(std::move(p));
     }

@@ -82,6 +82,42 @@ const KernelCluster::PodPlace* KernelCluster::findPod(const std::string& key) co
   return it == pods_.end() ? nullptr : &it->second;
 }
 
+std::optional<IpAddr> KernelCluster::clusterIpOf(const std::string& service, std::string& error) const {
+  for (const auto& np : program_.nodes)
+    for (const auto& svc : np.services) {
+      if (svc.key() != service) continue;
+      // A port the service does not define is traced too: the datapath rejects it.
+      for (const auto& ip : svc.clusterIPs)
+        if (ip.isV4()) return ip;
+      error = fmt::format("service '{}' has no IPv4 cluster IP", service);
+      return std::nullopt;
+    }
+  error = fmt::format("no proxied service '{}' (headless and ExternalName services are not)", service);
+  return std::nullopt;
+}
+
+// After the client's from-pod hook: which service translated the packet, to
+// which backend, or whether the service answered it itself. The to-pod hook
+// then sees the packet as translated.
+void KernelCluster::noteService(FlowTrace& t, const PodPlace& src, const RunResult& run,
+                                std::vector<uint8_t>& packet, const PodPlace*& dst) const {
+  if (run.outcome == SLUICE_OUT_REJECTED) t.rejected = true;
+  auto node = loaded_.find(src.node);
+  const LoadedNode::ServiceSlot* slot =
+      run.serviceId && node != loaded_.end() ? node->second->serviceSlot(run.serviceId) : nullptr;
+  if (slot) t.service = slot->service;
+  if (!run.serviceId || !run.passed() || run.packetOut.size() < 14 + 20 + 4) return;
+  const uint8_t* ip = run.packetOut.data() + 14;
+  IpAddr backend = IpAddr::v4(uint32_t(ip[16]) << 24 | uint32_t(ip[17]) << 16 | uint32_t(ip[18]) << 8 | ip[19]);
+  size_t l4 = 14 + size_t(ip[0] & 0x0f) * 4;
+  if (run.packetOut.size() < l4 + 4) return;
+  uint16_t port = uint16_t(run.packetOut[l4 + 2] << 8 | run.packetOut[l4 + 3]);
+  t.backend = fmt::format("{}:{}", backend.str(), port);
+  dst = findByIp(backend);
+  if (dst && dst->endpoint) t.backendPod = dst->endpoint->key();
+  packet = run.packetOut;
+}
+
 const KernelCluster::PodPlace* KernelCluster::findByIp(const IpAddr& ip) const {
   auto it = podByIp_.find(ip);
   return it == podByIp_.end() ? nullptr : findPod(it->second);
@@ -99,8 +135,16 @@ static std::string describe(const RunResult& r, const ir::Rule* rule, ir::Direct
     case SLUICE_DECIDE_DENY_RULE: return "denied by " + from;
     case SLUICE_DECIDE_DENY_DEFAULT: return fmt::format("denied: its {} is isolated and no rule allows this", what);
     case SLUICE_DECIDE_ALLOW_OWN_NODE: return "allowed: connections from the pod's own node are always allowed";
+    case SLUICE_DECIDE_ALLOW_HAIRPIN:
+      return "allowed: the pod's own connection through a service (hairpin); ingress policy never blocks a pod "
+             "from itself";
   }
   switch (r.outcome) {
+    case SLUICE_OUT_REJECTED:
+      return "rejected: the service cannot serve this (no usable endpoint, or a port it does not define); "
+             "answered with a TCP RST or ICMP port unreachable";
+    case SLUICE_OUT_SVC_DROPPED:
+      return "dropped: the service's traffic policy is Local and this node has none of its endpoints";
     case SLUICE_OUT_SPOOFED: return "dropped: the source address is not the pod's";
     case SLUICE_OUT_UNSUPPORTED: return "dropped: not an IPv4 packet sluice can enforce";
     case SLUICE_OUT_NOT_IP: return "passed: not IP";
@@ -153,10 +197,17 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
   } else if (q.toIp) {
     dst = findByIp(*q.toIp);
   }
+  std::optional<IpAddr> serviceIp;
+  if (q.toPod.empty() && !q.toIp) {
+    serviceIp = clusterIpOf(q.toService, t.error);
+    if (!serviceIp) return t;
+  }
   t.from = !q.fromPod.empty() ? q.fromPod : (src && src->endpoint ? src->endpoint->key() : q.fromIp->str());
-  t.to = !q.toPod.empty() ? q.toPod : (dst && dst->endpoint ? dst->endpoint->key() : q.toIp->str());
+  t.to = !q.toPod.empty() ? q.toPod
+         : serviceIp      ? "svc/" + q.toService
+                          : (dst && dst->endpoint ? dst->endpoint->key() : q.toIp->str());
   t.srcIp = src ? src->ip : *q.fromIp;
-  t.dstIp = dst ? dst->ip : *q.toIp;
+  t.dstIp = dst ? dst->ip : serviceIp ? *serviceIp : *q.toIp;
   t.ok = true;
   if (t.srcIp == t.dstIp) {
     // A pod's traffic to its own address goes through its loopback and never
@@ -176,6 +227,7 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
       t.error = s.run.error;
     }
     t.allowed = s.run.passed();
+    if (s.run.ok) noteService(t, *src, s.run, packet, dst);
     t.steps.push_back(std::move(s));
   }
   if (t.ok && t.allowed && dst && dst->endpoint) {

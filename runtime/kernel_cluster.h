@@ -24,7 +24,8 @@ namespace sluice::runtime {
 struct FlowQuery {
   std::string fromPod;          // "ns/name", or empty when `fromIp` is used
   std::string toPod;            // "ns/name", or empty when `toIp` is used
-  std::optional<IpAddr> toIp;   // an address (a pod's address means that pod)
+  std::optional<IpAddr> toIp;   // an address (a pod's address means that pod; a service's, that service)
+  std::string toService;        // "ns/name": the service's cluster IP (on `port`), when neither of the above
   ir::L4Proto proto = ir::L4Proto::TCP;
   uint16_t port = 80;
   std::optional<IpAddr> fromIp;  // instead of fromPod: an address (a pod's means that pod)
@@ -48,6 +49,11 @@ struct FlowTrace {
   IpAddr srcIp, dstIp;
   std::vector<HookStep> steps;  // the hooks the packet met, in order
   std::string note;             // e.g. a pod reaching itself never leaves its namespace
+  // When a service address was the destination:
+  std::string service;          // "ns/name" of the service that translated or answered the packet
+  std::string backend;          // "ip:port" it was translated to
+  std::string backendPod;       // "ns/name" of that backend, when it is a known pod
+  bool rejected = false;        // answered by the datapath instead (TCP RST / ICMP port unreachable)
 };
 
 struct ClusterOptions {
@@ -88,6 +94,9 @@ class KernelCluster {
   const PodPlace* findPod(const std::string& key) const;
   const PodPlace* findByIp(const IpAddr& ip) const;
   HookStep runHook(const PodPlace& at, ir::Direction dir, const std::vector<uint8_t>& packet);
+  std::optional<IpAddr> clusterIpOf(const std::string& service, std::string& error) const;
+  void noteService(FlowTrace& t, const PodPlace& src, const RunResult& run, std::vector<uint8_t>& packet,
+                   const PodPlace*& dst) const;
 
   ir::Program program_;
   std::vector<codegen::CompiledNode> compiled_;

@@ -11,6 +11,8 @@
 #include <cstring>
 #include <filesystem>
 #include <mutex>
+#include <set>
+#include <tuple>
 
 #include "codegen/datapath/sluice_abi.h"
 
@@ -126,7 +128,7 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
     s.loadMs = ms / double(compiled.programs.empty() ? 1 : compiled.programs.size());
     programs_.push_back(s);
   }
-  return syncIpcache(node, error);
+  return syncIpcache(node, error) && syncServices(node, error);
 }
 
 int LoadedNode::programFd(const std::string& name) const {
@@ -169,6 +171,170 @@ bool LoadedNode::syncIpcache(const ir::NodeProgram& node, std::string& error) {
       error = fmt::format("cannot update the IP cache: {}", std::strerror(errno));
       return false;
     }
+  }
+  return true;
+}
+
+namespace {
+
+// One backend set to publish: a port of a service, for cluster IPs or for
+// the external / load-balancer addresses (their backends may differ).
+struct BackendSet {
+  LoadedNode::ServiceSlot slot;
+  std::vector<sluice_svc_key> frontends;
+  sluice_svc_value value{};
+  std::vector<sluice_be_value> backends;
+};
+
+sluice_svc_key frontendKey(const IpAddr& ip, uint16_t port, ir::L4Proto proto) {
+  sluice_svc_key k{};
+  k.addr = __builtin_bswap32(ip.v4HostOrder());
+  k.port = port;
+  k.proto = uint8_t(proto);
+  return k;
+}
+
+struct FrontendLess {
+  bool operator()(const sluice_svc_key& a, const sluice_svc_key& b) const {
+    return std::tie(a.addr, a.port, a.proto) < std::tie(b.addr, b.port, b.proto);
+  }
+};
+using FrontendFlags = std::map<sluice_svc_key, uint16_t, FrontendLess>;
+
+std::vector<BackendSet> backendSets(const ir::NodeProgram& node, FrontendFlags& addresses) {
+  std::vector<BackendSet> out;
+  for (const ir::Service& svc : node.services) {
+    std::vector<IpAddr> external = svc.externalIPs;
+    external.insert(external.end(), svc.loadBalancerIPs.begin(), svc.loadBalancerIPs.end());
+    // A cluster IP rejects the ports it does not serve (kube-proxy, KEP-3866);
+    // an external address may be shared with other things, so it does not.
+    for (const auto& ip : svc.clusterIPs)
+      if (ip.isV4()) addresses[frontendKey(ip, 0, ir::L4Proto(0))] |= SLUICE_SVC_REJECT_UNSERVED;
+    for (const auto& ip : external)
+      if (ip.isV4()) addresses[frontendKey(ip, 0, ir::L4Proto(0))] |= 0;
+    for (const ir::ServicePort& port : svc.ports) {
+      if (port.proto != ir::L4Proto::TCP && port.proto != ir::L4Proto::UDP && port.proto != ir::L4Proto::SCTP) continue;
+      auto make = [&](bool isExternal, const std::vector<IpAddr>& ips, const std::vector<ir::Backend>& backends) {
+        BackendSet set;
+        set.slot = {svc.key(), port.name, port.proto, port.port, isExternal};
+        for (const auto& ip : ips)
+          if (ip.isV4()) set.frontends.push_back(frontendKey(ip, port.port, port.proto));
+        for (const auto& b : backends)
+          if (b.ip.isV4()) set.backends.push_back({__builtin_bswap32(b.ip.v4HostOrder()), b.port, 0});
+        uint16_t flags = 0;
+        if (svc.clientIPAffinity) flags |= SLUICE_SVC_AFFINITY;
+        if (set.backends.empty() && !port.internalEndpointsElsewhere) flags |= SLUICE_SVC_REJECT;
+        set.value.backend_count = uint16_t(std::min<size_t>(set.backends.size(), 0xffff));
+        set.value.flags = flags;
+        set.value.affinity_timeout_s = svc.affinityTimeoutSeconds;
+        if (!set.frontends.empty()) out.push_back(std::move(set));
+      };
+      // Pods reaching an external or load-balancer address are short-circuited
+      // to the service like kube-proxy does; with externalTrafficPolicy Local
+      // kube-proxy sends them to the cluster-wide endpoints, which are
+      // `backends` unless internalTrafficPolicy is Local as well.
+      bool externalDiffers = svc.externalTrafficPolicy == TrafficPolicy::Cluster &&
+                             svc.internalTrafficPolicy == TrafficPolicy::Local;
+      if (externalDiffers) {
+        make(false, svc.clusterIPs, port.backends);
+        make(true, external, port.externalBackends);
+      } else {
+        std::vector<IpAddr> all = svc.clusterIPs;
+        all.insert(all.end(), external.begin(), external.end());
+        make(false, all, port.backends);
+      }
+    }
+  }
+  return out;
+}
+
+template <class Key>
+std::vector<Key> mapKeys(int fd) {
+  std::vector<Key> keys;
+  Key key{}, next{};
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+    keys.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  return keys;
+}
+
+}  // namespace
+
+const LoadedNode::ServiceSlot* LoadedNode::serviceSlot(uint32_t serviceId) const {
+  auto it = services_.find(serviceId);
+  return it == services_.end() ? nullptr : &it->second;
+}
+
+bool LoadedNode::syncServices(const ir::NodeProgram& node, std::string& error) {
+  int svcFd = mapFd(SLUICE_MAP_SERVICES), beFd = mapFd(SLUICE_MAP_BACKENDS);
+  if (svcFd < 0 || beFd < 0) {
+    error = "the object has no service maps";
+    return false;
+  }
+  FrontendFlags addresses;
+  std::vector<BackendSet> sets = backendSets(node, addresses);
+
+  // What is there now: a frontend keeps its id, so a connection tracked or an
+  // affinity pinned under it stays with the same backend set.
+  std::map<sluice_svc_key, uint32_t, FrontendLess> currentIds;
+  std::vector<sluice_svc_key> current = mapKeys<sluice_svc_key>(svcFd);
+  uint32_t maxId = 0;
+  for (const auto& k : current) {
+    sluice_svc_value v{};
+    if (bpf_map_lookup_elem(svcFd, &k, &v) != 0 || k.proto == 0) continue;
+    currentIds[k] = v.service_id;
+    maxId = std::max(maxId, v.service_id);
+  }
+  std::set<uint32_t> taken;
+  for (auto& set : sets) {
+    for (const auto& fe : set.frontends) {
+      auto it = currentIds.find(fe);
+      if (it != currentIds.end() && !taken.count(it->second)) {
+        set.value.service_id = it->second;
+        break;
+      }
+    }
+    if (set.value.service_id) taken.insert(set.value.service_id);
+  }
+  for (auto& set : sets)
+    if (!set.value.service_id) taken.insert(set.value.service_id = ++maxId);
+
+  // Backends first, then the frontends that count them, then what is stale:
+  // a program reading mid-sync sees either the old count or slots that exist.
+  auto fail = [&](const char* what) {
+    error = fmt::format("cannot update {}: {}", what, std::strerror(errno));
+    return false;
+  };
+  for (const auto& set : sets)
+    for (uint32_t slot = 0; slot < set.value.backend_count; ++slot) {
+      sluice_be_key k{set.value.service_id, slot};
+      if (bpf_map_update_elem(beFd, &k, &set.backends[slot], BPF_ANY) != 0) return fail("the backend map");
+    }
+  std::set<sluice_svc_key, FrontendLess> wanted;
+  for (const auto& [k, flags] : addresses) {
+    sluice_svc_value v{};
+    v.flags = flags;
+    if (bpf_map_update_elem(svcFd, &k, &v, BPF_ANY) != 0) return fail("the service map");
+    wanted.insert(k);
+  }
+  std::map<uint32_t, uint32_t> wantedCounts;
+  services_.clear();
+  for (const auto& set : sets) {
+    for (const auto& fe : set.frontends) {
+      if (bpf_map_update_elem(svcFd, &fe, &set.value, BPF_ANY) != 0) return fail("the service map");
+      wanted.insert(fe);
+    }
+    wantedCounts[set.value.service_id] = set.value.backend_count;
+    services_[set.value.service_id] = set.slot;
+  }
+  for (const auto& k : current)
+    if (!wanted.count(k)) bpf_map_delete_elem(svcFd, &k);
+  for (const auto& k : mapKeys<sluice_be_key>(beFd)) {
+    auto it = wantedCounts.find(k.service_id);
+    if (it == wantedCounts.end() || k.slot >= it->second) bpf_map_delete_elem(beFd, &k);
   }
   return true;
 }

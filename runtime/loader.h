@@ -1,7 +1,7 @@
 // Loading a node's compiled object into the kernel with libbpf: maps pinned
 // under a per-node bpffs directory (shared by every program generation of
 // that node, so connection tracking survives swaps), every program verified,
-// the IP cache filled from the node's IR. Nothing is half-loaded: on failure
+// the IP cache and the service tables filled from the node's IR. Nothing is half-loaded: on failure
 // no program stays loaded and the error says which program the verifier
 // refused and why.
 #pragma once
@@ -49,6 +49,21 @@ class LoadedNode {
   int mapFd(const std::string& name) const;
   // Replaces the IP cache's contents with the node's table.
   bool syncIpcache(const ir::NodeProgram& node, std::string& error);
+  // Makes the service maps (sluice_svc_v1, sluice_be_v1) say what the node's
+  // service table says, in place: programs keep running, a frontend keeps its
+  // service id across syncs (and program generations: ids are read back from
+  // the pinned map), so tracked connections and affinity stay meaningful.
+  bool syncServices(const ir::NodeProgram& node, std::string& error);
+
+  // What a service id (sluice_abi.h) stands for, for `trace`.
+  struct ServiceSlot {
+    std::string service;  // "ns/name"
+    std::string portName;
+    ir::L4Proto proto = ir::L4Proto::TCP;
+    uint16_t port = 0;
+    bool external = false;  // the backend set of external / load-balancer addresses
+  };
+  const ServiceSlot* serviceSlot(uint32_t serviceId) const;
   // Unpins this node's maps (the directory is removed when empty).
   void unpinMaps();
 
@@ -56,6 +71,7 @@ class LoadedNode {
   bpf_object* obj_ = nullptr;
   std::string pinDir_;
   std::vector<ProgramStats> programs_;
+  std::map<uint32_t, ServiceSlot> services_;
 };
 
 }  // namespace sluice::runtime

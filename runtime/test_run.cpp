@@ -86,6 +86,9 @@ RunResult runPacket(int progFd, const std::vector<uint8_t>& packet, uint32_t rep
   r.decision = ctxOut.cb[SLUICE_CB_DECISION];
   r.outcome = ctxOut.cb[SLUICE_CB_OUTCOME];
   r.identity = ctxOut.cb[SLUICE_CB_IDENTITY];
+  r.serviceId = ctxOut.cb[SLUICE_CB_SERVICE];
+  out.resize(opts.data_size_out);
+  r.packetOut = std::move(out);
   r.durationNs = opts.duration;
   return r;
 }

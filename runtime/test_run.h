@@ -29,8 +29,11 @@ struct RunResult {
   uint32_t decision = 0;  // sluice_abi.h encoding
   uint32_t outcome = 0;   // enum sluice_outcome
   uint32_t identity = 0;  // the remote end's identity, as the program looked it up
+  uint32_t serviceId = 0;  // the service that translated the packet (sluice_abi.h), 0 if none
+  std::vector<uint8_t> packetOut;  // the packet as the program left it (translated, or a reject answer)
   uint32_t durationNs = 0;  // average per run, from the kernel
   bool passed() const { return ok && action == 0; }
+  bool redirected() const { return ok && action == 7; }  // TC_ACT_REDIRECT: a reject sent back to the pod
 };
 
 RunResult runPacket(int progFd, const std::vector<uint8_t>& packet, uint32_t repeat = 1);

@@ -1,5 +1,6 @@
 /* The generic half of every sluice program: packet parsing, connection
- * tracking, identity lookup, counters. Compiled by clang to LLVM bitcode at
+ * tracking, identity lookup, counters, service translation (datapath_service.h,
+ * datapath_nat.h). Compiled by clang to LLVM bitcode at
  * build time and linked with the generated, node-specific half (the policy
  * decisions), which calls the functions below:
  *
@@ -36,7 +37,7 @@ struct {
   __type(key, struct sluice_ct_key);
   __type(value, struct sluice_ct_value);
   __uint(pinning, LIBBPF_PIN_BY_NAME);
-} sluice_ct_v1 SEC(".maps");
+} sluice_ct_v2 SEC(".maps");
 
 struct {
   __uint(type, BPF_MAP_TYPE_HASH);
@@ -65,10 +66,15 @@ struct sluice_flow {
   __u32 endpoint_addr;      /* network order */
   __u32 remote_addr;        /* host order, for CIDR decisions */
   __u32 remote_identity;
-  __u32 port;               /* destination port, or ICMP type */
+  __u32 port;               /* destination port (the backend's after translation), or ICMP type */
   __u32 len;
+  __u32 service_id;         /* set when a service translated this new connection */
+  __u32 nat_daddr;          /* its backend, network order */
+  __u16 nat_dport;          /* host order */
   __u8 direction;
   __u8 proto;
+  __u8 l4_off;              /* from the start of the frame */
+  __u8 hairpin;             /* the backend is the client itself */
 };
 
 /* The compiler reserves this many bytes (8-aligned) for a flow on the stack. */
@@ -104,6 +110,91 @@ static __always_inline __u32 lookup_identity(__u32 addr_be) {
   return v ? v->identity : 2 /* world */;
 }
 
+#include "datapath_nat.h"
+#include "datapath_service.h"
+
+/* A tracked packet whose entry says to rewrite it (a service connection). */
+static __always_inline int apply_tracked_nat(struct __sk_buff *skb, const struct sluice_flow *f,
+                                             const struct sluice_ct_value *ct) {
+  struct nat_tuple from = {.saddr = f->key.saddr, .daddr = f->key.daddr, .sport = f->key.sport,
+                           .dport = f->key.dport};
+  struct nat_tuple to = from;
+  if (ct->nat_flags & SLUICE_NAT_SRC) {
+    to.saddr = ct->nat_saddr;
+    to.sport = ct->nat_sport;
+  }
+  if (ct->nat_flags & SLUICE_NAT_DST) {
+    to.daddr = ct->nat_daddr;
+    to.dport = ct->nat_dport;
+  }
+  return nat_rewrite(skb, f->l4_off, f->proto, &from, &to);
+}
+
+static __always_inline void track(const struct sluice_ct_key *k, const struct sluice_ct_value *v) {
+  bpf_map_update_elem(&sluice_ct_v2, k, v, BPF_ANY);
+}
+
+static __always_inline struct sluice_ct_key ct_key(__u32 saddr, __u32 daddr, __u16 sport, __u16 dport, __u8 proto,
+                                                   __u8 scope) {
+  struct sluice_ct_key k = {.saddr = saddr, .daddr = daddr, .sport = sport, .dport = dport, .proto = proto,
+                            .scope = scope};
+  return k;
+}
+
+/* An allowed new connection to a service: translate this packet and track
+ * the translation both ways. Client C:c to service V:v, backend B:b. The
+ * from-pod entry (C:c -> V:v) rewrites the destination of later packets; the
+ * to-pod entry (B:b -> C:c) rewrites the source of replies back to V:v.
+ *
+ * Hairpin (B is C): the packet leaves the pod and comes back to it, and C
+ * would drop a packet from its own address and answer itself over loopback.
+ * So the source becomes the hairpin address H, and the connection is H:c ->
+ * C:b at C's to-pod (admitted here: it is the pod's own connection, which
+ * its ingress policy never blocks) and C:b -> H:c at C's from-pod, where it
+ * is turned back into V:v -> C:c before routing sends it to C again. */
+static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_flow *f, struct sluice_ct_value *v) {
+  __u32 client = f->key.saddr, vip = f->key.daddr, backend = f->nat_daddr;
+  __u16 cport = f->key.sport, vport = f->key.dport, bport = f->nat_dport;
+  __u8 proto = f->key.proto;
+  __u32 src = f->hairpin ? bpf_htonl(SLUICE_HAIRPIN_ADDR_HOST) : client;
+  struct nat_tuple from = {.saddr = client, .daddr = vip, .sport = cport, .dport = vport};
+  struct nat_tuple to = {.saddr = src, .daddr = backend, .sport = cport, .dport = bport};
+  if (nat_rewrite(skb, f->l4_off, proto, &from, &to)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, TC_ACT_SHOT);
+
+  v->service_id = f->service_id;
+  v->nat_flags = SLUICE_NAT_DST | (f->hairpin ? SLUICE_NAT_SRC : 0);
+  v->nat_saddr = src;
+  v->nat_sport = cport;
+  v->nat_daddr = backend;
+  v->nat_dport = bport;
+  struct sluice_ct_key k = ct_key(client, vip, cport, vport, proto, SLUICE_CT_EGRESS);
+  track(&k, v);
+
+  /* Replies: back to the service address. */
+  v->is_reply = 1;
+  v->nat_flags = SLUICE_NAT_SRC;
+  v->nat_saddr = vip;
+  v->nat_sport = vport;
+  v->nat_daddr = client;
+  v->nat_dport = cport;
+  if (!f->hairpin) {
+    k = ct_key(backend, client, bport, cport, proto, SLUICE_CT_INGRESS);
+    track(&k, v);
+    return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
+  }
+  v->nat_flags = SLUICE_NAT_SRC | SLUICE_NAT_DST;
+  k = ct_key(client, src, bport, cport, proto, SLUICE_CT_EGRESS); /* C:b -> H:c, the pod answering */
+  track(&k, v);
+  v->nat_flags = 0;
+  k = ct_key(vip, client, vport, cport, proto, SLUICE_CT_INGRESS); /* that answer, translated */
+  track(&k, v);
+  v->is_reply = 0;
+  v->decision = SLUICE_DECISION(SLUICE_DECIDE_ALLOW_HAIRPIN, 0);
+  k = ct_key(src, client, cport, bport, proto, SLUICE_CT_INGRESS); /* H:c -> C:b, the pod being asked */
+  track(&k, v);
+  return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
+}
+
 /* Parses the packet, checks tracking. Returns a TC action when the packet is
  * decided without policy (established, reply, not IP, malformed), or
  * SLUICE_DP_DECIDE when a new connection needs the policy's decision. */
@@ -117,6 +208,7 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
   f->len = skb->len;
   skb->cb[SLUICE_CB_DECISION] = 0;
   skb->cb[SLUICE_CB_IDENTITY] = 0;
+  skb->cb[SLUICE_CB_SERVICE] = 0;
   int drop_if_isolated = isolated ? TC_ACT_SHOT : TC_ACT_OK;
 
   struct ethhdr *eth = data;
@@ -136,6 +228,7 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
     return leave(skb, f, SLUICE_OUT_SPOOFED, TC_ACT_SHOT);
 
   f->proto = ip->protocol;
+  f->l4_off = ETH_HLEN + ip->ihl * 4;
   f->key.saddr = ip->saddr;
   f->key.daddr = ip->daddr;
   f->key.proto = ip->protocol;
@@ -169,7 +262,7 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
               .dport = bpf_ntohs(iports[0]), .proto = inner->protocol,
               .scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS,
           };
-          struct sluice_ct_value *rel = bpf_map_lookup_elem(&sluice_ct_v1, &related);
+          struct sluice_ct_value *rel = bpf_map_lookup_elem(&sluice_ct_v2, &related);
           if (rel) {
             skb->cb[SLUICE_CB_DECISION] = rel->decision;
             return leave(skb, f, SLUICE_OUT_REPLY, TC_ACT_OK);
@@ -183,14 +276,25 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
      admitting a connection also tracks its replies (sluice_dp_finish). The
      established path is the hot one, so it counts nothing else. */
   f->key.scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS;
-  struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v1, &f->key);
+  struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, &f->key);
   if (ct) {
     skb->cb[SLUICE_CB_DECISION] = ct->decision;
     skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
+    skb->cb[SLUICE_CB_SERVICE] = ct->service_id;
+    if (ct->nat_flags && apply_tracked_nat(skb, f, ct)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, TC_ACT_SHOT);
     return TC_ACT_OK;
   }
 
-  __u32 remote_be = direction == SLUICE_DIR_EGRESS ? ip->daddr : ip->saddr;
+  /* A new connection from the pod to a service: the policy decides on the
+     translated tuple (NetworkPolicy applies to the backend and its port). */
+  if (direction == SLUICE_DIR_EGRESS && f->key.dport &&
+      (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP)) {
+    int act = service_translate(skb, f);
+    if (act != SLUICE_DP_DECIDE) return act;
+    if (f->service_id) f->port = f->nat_dport;
+  }
+
+  __u32 remote_be = direction == SLUICE_DIR_EGRESS ? (f->service_id ? f->nat_daddr : f->key.daddr) : f->key.saddr;
   f->remote_addr = bpf_ntohl(remote_be);
   f->remote_identity = lookup_identity(remote_be);
   skb->cb[SLUICE_CB_IDENTITY] = f->remote_identity;
@@ -202,7 +306,8 @@ DP_FN int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __u32 d
   skb->cb[SLUICE_CB_DECISION] = decision;
   if (!SLUICE_DECISION_ALLOWS(decision)) return leave(skb, f, SLUICE_OUT_NEW_DENIED, TC_ACT_SHOT);
   struct sluice_ct_value v = {.created_ns = bpf_ktime_get_ns(), .packets = 1, .decision = decision};
-  bpf_map_update_elem(&sluice_ct_v1, &f->key, &v, BPF_ANY);
+  if (f->service_id) return finish_service(skb, f, &v);
+  track(&f->key, &v);
   /* The replies pass the same endpoint's other hook: track them under that
      hook's scope. They are this connection's replies only (same 5-tuple), so
      no other connection rides on them; a same-node peer's own hook still
@@ -213,7 +318,7 @@ DP_FN int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __u32 d
       .scope = f->key.scope == SLUICE_CT_EGRESS ? SLUICE_CT_INGRESS : SLUICE_CT_EGRESS,
   };
   v.is_reply = 1;
-  bpf_map_update_elem(&sluice_ct_v1, &rev, &v, BPF_ANY);
+  track(&rev, &v);
   return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
 }
 

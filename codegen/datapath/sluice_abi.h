@@ -24,14 +24,21 @@ typedef __u32 sluice_u32;
 typedef __u64 sluice_u64;
 #endif
 
-/* Map names (also the pin names under the runtime's bpffs directory). */
-#define SLUICE_MAP_CT "sluice_ct_v1"
+/* Map names (also the pin names under the runtime's bpffs directory).
+ * sluice_ct_v1 (no NAT fields) is retired: v2 carries the service translation. */
+#define SLUICE_MAP_CT "sluice_ct_v2"
 #define SLUICE_MAP_IPCACHE "sluice_ipc_v1"
 #define SLUICE_MAP_COUNTERS "sluice_cnt_v1"
+#define SLUICE_MAP_SERVICES "sluice_svc_v1"
+#define SLUICE_MAP_BACKENDS "sluice_be_v1"
+#define SLUICE_MAP_AFFINITY "sluice_aff_v1"
 
 #define SLUICE_CT_MAX_ENTRIES 262144
 #define SLUICE_IPCACHE_MAX_ENTRIES 524288
 #define SLUICE_COUNTERS_MAX_ENTRIES 65536
+#define SLUICE_SERVICES_MAX_ENTRIES 131072 /* frontends: (address, port, protocol) plus one per address */
+#define SLUICE_BACKENDS_MAX_ENTRIES 524288
+#define SLUICE_AFFINITY_MAX_ENTRIES 131072
 
 /* Connection tracking. An entry is scoped to the hook that looks it up:
  * EGRESS entries are read by from-pod programs, INGRESS by to-pod. When a
@@ -55,12 +62,87 @@ struct sluice_ct_key {
   sluice_u16 pad;
 };
 
+/* A tracked packet may need rewriting: `nat_flags` says which half of the
+ * tuple becomes nat_saddr:nat_sport / nat_daddr:nat_dport. A service
+ * connection's entries carry it (docs/datapath.md, "Services"):
+ *   client's from-pod, original tuple      -> DST to the backend (and SRC to the
+ *                                             hairpin address when the client is the backend)
+ *   client's to-pod, the backend's replies -> SRC back to the service address
+ *   hairpin: the pod's from-pod, its replies as server -> SRC and DST back */
+enum sluice_nat_flags {
+  SLUICE_NAT_SRC = 1,
+  SLUICE_NAT_DST = 2,
+};
+
 struct sluice_ct_value {
   sluice_u64 created_ns;
   sluice_u64 packets;
-  sluice_u32 decision; /* the decision that admitted the connection */
-  sluice_u32 is_reply; /* 1 on the entry that tracks the connection's replies */
+  sluice_u32 decision;   /* the decision that admitted the connection */
+  sluice_u32 is_reply;   /* 1 on the entry that tracks the connection's replies */
+  sluice_u32 service_id; /* the service that translated the connection, 0 if none */
+  sluice_u32 nat_flags;  /* enum sluice_nat_flags */
+  sluice_u32 nat_saddr;  /* network byte order */
+  sluice_u32 nat_daddr;
+  sluice_u16 nat_sport;  /* host byte order */
+  sluice_u16 nat_dport;
+  sluice_u32 pad;
 };
+
+/* ---- services (kube-proxy model; the runtime fills these from the IR) ----
+ * Frontends and backends live in maps, not in generated code: backends churn,
+ * and a change must not need a recompile. A "service id" names one backend
+ * set: one port of one service as seen from one kind of frontend (cluster IP,
+ * or external/load-balancer addresses when their set differs). */
+struct sluice_svc_key {
+  sluice_u32 addr;  /* network byte order */
+  sluice_u16 port;  /* host byte order; 0 with proto 0: the address itself */
+  sluice_u8 proto;  /* IPPROTO_TCP / UDP / SCTP; 0 with port 0 */
+  sluice_u8 pad;
+};
+
+enum sluice_svc_flags {
+  SLUICE_SVC_AFFINITY = 1,        /* sessionAffinity: ClientIP */
+  SLUICE_SVC_REJECT = 2,          /* no backend: answer TCP RST / ICMP port unreachable (else drop) */
+  SLUICE_SVC_REJECT_UNSERVED = 4, /* address entry: a port the address does not serve is rejected */
+};
+
+/* For an address entry (port 0, proto 0) only `flags` matters. */
+struct sluice_svc_value {
+  sluice_u32 service_id; /* > 0 */
+  sluice_u16 backend_count;
+  sluice_u16 flags;                 /* enum sluice_svc_flags */
+  sluice_u32 affinity_timeout_s;
+  sluice_u32 pad;
+};
+
+/* Backend `slot` (0 .. backend_count-1) of a service id. */
+struct sluice_be_key {
+  sluice_u32 service_id;
+  sluice_u32 slot;
+};
+struct sluice_be_value {
+  sluice_u32 addr; /* network byte order */
+  sluice_u16 port; /* host byte order */
+  sluice_u16 pad;
+};
+
+/* ClientIP affinity (LRU): the backend a client last used, and when. The slot
+ * and backend are both kept, so a backend that moved or left is noticed. */
+struct sluice_aff_key {
+  sluice_u32 client_addr; /* network byte order */
+  sluice_u32 service_id;
+};
+struct sluice_aff_value {
+  sluice_u64 last_used_ns;
+  sluice_u32 backend_addr;
+  sluice_u16 backend_port;
+  sluice_u16 slot;
+};
+
+/* The source a hairpin connection (a pod reaching its own service and landing
+ * on itself) is given, so that its replies leave the pod (169.254.42.1, the
+ * address Cilium uses for the same purpose; link-local, never routed). */
+#define SLUICE_HAIRPIN_ADDR_HOST 0xa9fe2a01u
 
 /* IP -> security identity, for pods and nodes (IPv4, network byte order).
  * Anything not in the map is world. The runtime updates it in place: pod
@@ -95,13 +177,14 @@ enum sluice_decision_kind {
   SLUICE_DECIDE_DENY_RULE = 3,
   SLUICE_DECIDE_DENY_DEFAULT = 4, /* isolated and no rule allows */
   SLUICE_DECIDE_ALLOW_OWN_NODE = 5, /* ingress from the pod's own node: always allowed */
+  SLUICE_DECIDE_ALLOW_HAIRPIN = 6,  /* ingress of a pod's connection to itself through a service */
 };
 #define SLUICE_DECISION(kind, rule) (((sluice_u32)(kind) << 24) | ((sluice_u32)(rule)&0xffffff))
 #define SLUICE_DECISION_KIND(d) ((d) >> 24)
 #define SLUICE_DECISION_RULE(d) ((d)&0xffffff)
 #define SLUICE_DECISION_ALLOWS(d)                                                                         \
   (SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_UNISOLATED || SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_RULE || \
-   SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_OWN_NODE)
+   SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_OWN_NODE || SLUICE_DECISION_KIND(d) == SLUICE_DECIDE_ALLOW_HAIRPIN)
 
 /* What the packet met, for counters and trace. */
 enum sluice_outcome {
@@ -112,11 +195,14 @@ enum sluice_outcome {
   SLUICE_OUT_NOT_IP = 5,      /* ARP and the like: passed */
   SLUICE_OUT_UNSUPPORTED = 6, /* IPv6, fragments, bad headers: dropped when isolated */
   SLUICE_OUT_SPOOFED = 7,     /* from-pod source is not the endpoint's address: dropped */
+  SLUICE_OUT_REJECTED = 8,    /* a service address that cannot serve it: answered (TCP RST / ICMP) */
+  SLUICE_OUT_SVC_DROPPED = 9, /* a service with no backend this node may use (Local policy): dropped */
 };
 
 /* skb->cb slots a program writes (read back by BPF_PROG_TEST_RUN's ctx_out). */
 #define SLUICE_CB_DECISION 0
 #define SLUICE_CB_OUTCOME 1
 #define SLUICE_CB_IDENTITY 2 /* the remote end's identity */
+#define SLUICE_CB_SERVICE 3  /* the service id that translated the packet, 0 if none */
 
 #endif /* SLUICE_ABI_H */

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "codegen/codegen.h"
+#include "codegen/datapath/sluice_abi.h"
 #include "frontend/manifest_loader.h"
 #include "ir/lower.h"
 #include "runtime/loader.h"
@@ -62,7 +63,8 @@ TEST(Loaders, BpftoolLoadsEveryProgram) {
   // bpftool has no pin root: the maps pinned by name land at the bpffs root.
   // Remove afterwards only those this test created.
   std::vector<fs::path> created;
-  for (const char* m : {"sluice_ct_v1", "sluice_ipc_v1", "sluice_cnt_v1"})
+  for (const char* m : {SLUICE_MAP_CT, SLUICE_MAP_IPCACHE, SLUICE_MAP_COUNTERS, SLUICE_MAP_SERVICES,
+                        SLUICE_MAP_BACKENDS, SLUICE_MAP_AFFINITY})
     if (!fs::exists(fs::path("/sys/fs/bpf") / m)) created.push_back(fs::path("/sys/fs/bpf") / m);
   std::string out;
   int status = run("bpftool prog loadall " + c.object + " " + pins + " type tc", out);

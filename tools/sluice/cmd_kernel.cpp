@@ -33,16 +33,19 @@ std::optional<PortProto> parsePortProto(const std::string& text, std::string& er
   PortProto pp;
   unsigned v = 0;
   auto [p, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), v);
-  if (ec != std::errc() || p != portText.data() + portText.size() || v < 1 || v > 65535) {
-    error = fmt::format("'{}': expected PORT/PROTOCOL with PORT in 1..65535, e.g. 80/TCP", text);
+  bool icmp = protoText == "ICMP";
+  if (ec != std::errc() || p != portText.data() + portText.size() || (icmp ? v > 255 : v < 1 || v > 65535)) {
+    error = icmp ? fmt::format("'{}': expected TYPE/ICMP with an ICMP type in 0..255, e.g. 8/ICMP (echo request)", text)
+                 : fmt::format("'{}': expected PORT/PROTOCOL with PORT in 1..65535, e.g. 80/TCP", text);
     return std::nullopt;
   }
   pp.port = uint16_t(v);
   if (protoText == "TCP") pp.proto = ir::L4Proto::TCP;
   else if (protoText == "UDP") pp.proto = ir::L4Proto::UDP;
   else if (protoText == "SCTP") pp.proto = ir::L4Proto::SCTP;
+  else if (icmp) pp.proto = ir::L4Proto::ICMP;  // the "port" is the ICMP type
   else {
-    error = fmt::format("'{}': protocol must be TCP, UDP or SCTP", text);
+    error = fmt::format("'{}': protocol must be TCP, UDP, SCTP or ICMP", text);
     return std::nullopt;
   }
   return pp;
@@ -63,12 +66,17 @@ std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, c
   return cluster;
 }
 
+const char* stepVerdict(const runtime::HookStep& s) {
+  if (s.run.outcome == SLUICE_OUT_REJECTED) return "reject";
+  return s.run.passed() ? "allow" : "deny";
+}
+
 json stepJson(const runtime::HookStep& s) {
   json j = {{"hook", s.hook},
             {"endpoint", s.endpoint},
             {"node", s.node},
             {"program", s.program},
-            {"verdict", s.run.passed() ? "allow" : "deny"},
+            {"verdict", stepVerdict(s)},
             {"explanation", s.explanation}};
   if (s.rule) {
     j["rule"] = {{"name", s.rule->name},
@@ -113,27 +121,36 @@ void registerTrace(CLI::App& app) {
                "program, then the destination pod's to-pod program) and say the verdict and which rule decided it. "
                "Needs root.");
   addInputOptions(*cmd, *opts);
-  cmd->add_option("--from", *from, "Source pod, NS/POD")->required();
-  cmd->add_option("--to", *to, "Destination: NS/POD:PORT/PROTO or IP:PORT/PROTO (PROTO: TCP, UDP, SCTP)")
+  cmd->add_option("--from", *from,
+                  "Source: NS/POD, or an IP address (a pod's means that pod; a node's or any other address meets "
+                  "only the destination's to-pod program)")
+      ->required();
+  cmd->add_option("--to", *to,
+                  "Destination: NS/POD:PORT/PROTO, IP:PORT/PROTO (a pod's, a service's or any address) or "
+                  "svc/NS/NAME:PORT/PROTO (the service's cluster IP); PROTO: TCP, UDP, SCTP, or TYPE/ICMP "
+                  "(an ICMP type, e.g. 8/ICMP)")
       ->required();
   cmd->add_option("--output", *output, "Output format")->check(CLI::IsMember({"text", "json"}));
   cmd->callback([=] {
     runtime::FlowQuery q;
-    q.fromPod = *from;
+    if (auto ip = IpAddr::parse(*from)) q.fromIp = *ip;
+    else q.fromPod = *from;
     size_t colon = to->rfind(':');
     std::string error;
     std::optional<PortProto> pp;
     if (colon != std::string::npos) pp = parsePortProto(to->substr(colon + 1), error);
-    else error = fmt::format("--to '{}': expected NS/POD:PORT/PROTO or IP:PORT/PROTO", *to);
+    else error = fmt::format("--to '{}': expected NS/POD:PORT/PROTO, IP:PORT/PROTO or svc/NS/NAME:PORT/PROTO", *to);
     if (pp) {
       std::string target = to->substr(0, colon);
       if (auto ip = IpAddr::parse(target)) q.toIp = *ip;
+      else if (target.rfind("svc/", 0) == 0 && target.find('/', 4) != std::string::npos) q.toService = target.substr(4);
       else if (target.find('/') != std::string::npos) q.toPod = target;
       else error = fmt::format("--to '{}': '{}' is neither NS/POD nor an IP address", *to, target);
       q.port = pp->port;
       q.proto = pp->proto;
     }
-    if (from->find('/') == std::string::npos) error = fmt::format("--from '{}': expected NS/POD", *from);
+    if (!q.fromIp && from->find('/') == std::string::npos)
+      error = fmt::format("--from '{}': expected NS/POD or an IP address", *from);
     if (!error.empty()) {
       std::cerr << "error: " << error << "\n";
       throw CLI::RuntimeError(kExitUsage);
@@ -144,18 +161,27 @@ void registerTrace(CLI::App& app) {
       std::cerr << "error: " << t.error << "\n";
       throw CLI::RuntimeError(kExitInputError);
     }
+    const char* verdict = t.rejected ? "reject" : t.allowed ? "allow" : "deny";
     if (*output == "json") {
       json steps = json::array();
       for (const auto& s : t.steps) steps.push_back(stepJson(s));
       json j = {{"from", t.from}, {"to", t.to}, {"src", t.srcIp.str()}, {"dst", t.dstIp.str()},
-                {"port", q.port}, {"protocol", ir::l4ProtoName(q.proto)},
-                {"verdict", t.allowed ? "allow" : "deny"}, {"hooks", steps}};
+                {"port", q.port}, {"protocol", ir::l4ProtoName(q.proto)}};
+      // Only when a service was involved, so other flows print as before.
+      if (!t.service.empty()) j["service"] = t.service;
+      if (!t.backend.empty()) j["backend"] = t.backend;
+      if (!t.backendPod.empty()) j["backendPod"] = t.backendPod;
+      j["verdict"] = verdict;
+      j["hooks"] = steps;
       if (!t.note.empty()) j["note"] = t.note;
       std::cout << j.dump(2) << "\n";
       return;
     }
     std::cout << fmt::format("{} ({}) -> {} ({}) {}/{}: {}\n", t.from, t.srcIp.str(), t.to, t.dstIp.str(), q.port,
-                             ir::l4ProtoName(q.proto), t.allowed ? "ALLOW" : "DENY");
+                             ir::l4ProtoName(q.proto), t.rejected ? "REJECT" : t.allowed ? "ALLOW" : "DENY");
+    if (!t.service.empty())
+      std::cout << fmt::format("  service {}{}{}\n", t.service, t.backend.empty() ? "" : " -> backend " + t.backend,
+                               t.backendPod.empty() ? "" : " (" + t.backendPod + ")");
     if (!t.note.empty()) std::cout << "  " << t.note << "\n";
     for (const auto& s : t.steps)
       std::cout << fmt::format("  {} {} on {} [{}]: {}\n", s.hook, s.endpoint, s.node, s.program, s.explanation);
@@ -193,7 +219,11 @@ void registerReach(CLI::App& app) {
     for (size_t k = 0; k < probes.size(); ++k)
       for (size_t i = 0; i < pods.size(); ++i)
         for (size_t j = 0; j < pods.size(); ++j) {
-          runtime::FlowQuery q{pods[i], pods[j], std::nullopt, probes[k].proto, probes[k].port};
+          runtime::FlowQuery q;
+          q.fromPod = pods[i];
+          q.toPod = pods[j];
+          q.proto = probes[k].proto;
+          q.port = probes[k].port;
           runtime::FlowTrace t = cluster->trace(q);
           if (!t.ok) {
             std::cerr << fmt::format("error: {} -> {}: {}\n", pods[i], pods[j], t.error);
