@@ -5,17 +5,25 @@
  * decisions), which calls the functions below:
  *
  *   SEC("tc") int from_pod_x(struct __sk_buff *skb) {
+ *     int act = sluice_dp_fast(skb, <endpoint addr>, SLUICE_DIR_EGRESS);
+ *     if (act != SLUICE_DP_SLOW) return act;
  *     struct sluice_flow f;
- *     int act = sluice_dp_begin(skb, &f, <endpoint addr>, SLUICE_DIR_EGRESS, <isolated?>);
+ *     act = sluice_dp_begin(skb, &f, <endpoint addr>, SLUICE_DIR_EGRESS,
+ *                           <isolated?> | (act == SLUICE_DP_UNTRACKED ? SLUICE_DP_KNOWN_UNTRACKED : 0));
  *     if (act != SLUICE_DP_DECIDE) return act;
  *     __u32 d = <generated decision>(sluice_flow_identity(&f), sluice_flow_remote_addr(&f),
  *                                    sluice_flow_proto(&f), sluice_flow_port(&f));
  *     return sluice_dp_finish(skb, &f, d);
  *   }
  *
- * Every function is always_inline (and external, so it survives into the
- * bitcode; the compiler internalizes it after linking): one program, one
- * verification, clean BTF (see TOOLCHAIN.md). IPv4 only for now.
+ * sluice_dp_fast is inlined into every program: it decides the hot case, a
+ * packet of a tracked connection that needs no rewrite, with one lookup.
+ * sluice_dp_begin and sluice_dp_finish are BPF subprograms (static, noinline)
+ * that every program of a node calls: LLVM optimizes and emits them once per
+ * node rather than once per program (a 37-endpoint node: 7.8 s -> 0.25 s to
+ * compile, measured), and the verifier checks them in each caller's context.
+ * Everything else is always_inline (and external, so it survives into the
+ * bitcode; the compiler internalizes it after linking). IPv4 only for now.
  */
 #include <linux/bpf.h>
 #include <linux/if_ether.h>
@@ -28,6 +36,7 @@
 #include "sluice_abi.h"
 
 #define DP_FN __attribute__((always_inline))
+#define DP_SUBPROG static __attribute__((noinline, used))
 
 /* ---- maps: shared by every program generation (pinned by name) ---------- */
 
@@ -60,6 +69,11 @@ struct {
 
 enum { SLUICE_DIR_INGRESS = 0, SLUICE_DIR_EGRESS = 1 };
 #define SLUICE_DP_DECIDE (-1)
+#define SLUICE_DP_SLOW (-2)      /* sluice_dp_fast: not a plain tracked packet */
+#define SLUICE_DP_UNTRACKED (-3) /* sluice_dp_fast: a TCP/UDP/SCTP packet no entry tracks */
+/* sluice_dp_begin's flags (one argument: a BPF call takes at most five). */
+#define SLUICE_DP_ISOLATED 1
+#define SLUICE_DP_KNOWN_UNTRACKED 2 /* sluice_dp_fast looked this tuple up already: no entry */
 
 struct sluice_flow {
   struct sluice_ct_key key; /* this packet's tuple, scoped to this hook */
@@ -195,11 +209,44 @@ static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_f
   return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
 }
 
+/* The established fast path: a TCP, UDP or SCTP packet of a tracked
+ * connection that needs no translation. Returns TC_ACT_OK when the packet is
+ * decided; SLUICE_DP_UNTRACKED when no entry tracks the tuple (a new
+ * connection: sluice_dp_begin is told so and does not look again);
+ * SLUICE_DP_SLOW for everything else (translated connections, ICMP, non-IP,
+ * fragments...: sluice_dp_begin decides them from scratch). It writes the same
+ * skb->cb slots sluice_dp_begin writes for a tracked packet. */
+DP_FN int sluice_dp_fast(struct __sk_buff *skb, __u32 endpoint_addr_be, __u32 direction) {
+  void *data = (void *)(long)skb->data;
+  void *end = (void *)(long)skb->data_end;
+  struct ethhdr *eth = data;
+  if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return SLUICE_DP_SLOW;
+  struct iphdr *ip = (void *)(eth + 1);
+  if ((void *)(ip + 1) > end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff))) return SLUICE_DP_SLOW;
+  if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_SCTP)
+    return SLUICE_DP_SLOW;
+  if (direction == SLUICE_DIR_EGRESS && endpoint_addr_be && ip->saddr != endpoint_addr_be) return SLUICE_DP_SLOW;
+  __be16 *ports = (void *)(ip + 1);
+  if ((void *)(ports + 2) > end) return SLUICE_DP_SLOW;
+  struct sluice_ct_key k = {
+      .saddr = ip->saddr, .daddr = ip->daddr, .sport = bpf_ntohs(ports[0]), .dport = bpf_ntohs(ports[1]),
+      .proto = ip->protocol, .scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS,
+  };
+  struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, &k);
+  if (!ct) return SLUICE_DP_UNTRACKED;
+  if (ct->nat_flags) return SLUICE_DP_SLOW;
+  skb->cb[SLUICE_CB_DECISION] = ct->decision;
+  skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
+  skb->cb[SLUICE_CB_IDENTITY] = 0;
+  skb->cb[SLUICE_CB_SERVICE] = 0;
+  return TC_ACT_OK;
+}
+
 /* Parses the packet, checks tracking. Returns a TC action when the packet is
  * decided without policy (established, reply, not IP, malformed), or
  * SLUICE_DP_DECIDE when a new connection needs the policy's decision. */
-DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 endpoint_addr_be, __u32 direction,
-                          __u32 isolated) {
+DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 endpoint_addr_be, __u32 direction,
+                               __u32 flags) {
   void *data = (void *)(long)skb->data;
   void *end = (void *)(long)skb->data_end;
   __builtin_memset(f, 0, sizeof(*f));
@@ -209,7 +256,7 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
   skb->cb[SLUICE_CB_DECISION] = 0;
   skb->cb[SLUICE_CB_IDENTITY] = 0;
   skb->cb[SLUICE_CB_SERVICE] = 0;
-  int drop_if_isolated = isolated ? TC_ACT_SHOT : TC_ACT_OK;
+  int drop_if_isolated = (flags & SLUICE_DP_ISOLATED) ? TC_ACT_SHOT : TC_ACT_OK;
 
   struct ethhdr *eth = data;
   if ((void *)(eth + 1) > end) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
@@ -276,7 +323,8 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
      admitting a connection also tracks its replies (sluice_dp_finish). The
      established path is the hot one, so it counts nothing else. */
   f->key.scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS;
-  struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, &f->key);
+  struct sluice_ct_value *ct =
+      (flags & SLUICE_DP_KNOWN_UNTRACKED) ? NULL : bpf_map_lookup_elem(&sluice_ct_v2, &f->key);
   if (ct) {
     skb->cb[SLUICE_CB_DECISION] = ct->decision;
     skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
@@ -302,7 +350,7 @@ DP_FN int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u32 en
 }
 
 /* Applies the policy's decision to a new connection: tracks it when allowed. */
-DP_FN int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __u32 decision) {
+DP_SUBPROG int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __u32 decision) {
   skb->cb[SLUICE_CB_DECISION] = decision;
   if (!SLUICE_DECISION_ALLOWS(decision)) return leave(skb, f, SLUICE_OUT_NEW_DENIED, TC_ACT_SHOT);
   struct sluice_ct_value v = {.created_ns = bpf_ktime_get_ns(), .packets = 1, .decision = decision};
