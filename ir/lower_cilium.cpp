@@ -169,9 +169,12 @@ struct CiliumBuilder {
     // kube-apiserver is an address set: the endpoints of default/kubernetes,
     // whatever else they are (a node, or an address outside the cluster).
     // Cilium's cluster entity includes it too.
-    if (*ent == Entity::KubeApiserver || *ent == Entity::Cluster)
-      for (const IpAddr& ip : serviceEndpointAddresses(ctx.state, "default", "kubernetes"))
-        peer.pods.emplace_back("kube-apiserver", ip);
+    if (*ent != Entity::KubeApiserver && *ent != Entity::Cluster) return;
+    for (const IpAddr& ip : serviceEndpointAddresses(ctx.state, "default", "kubernetes")) {
+      // `cluster` covers pods and nodes already: only an API server outside adds to it.
+      if (*ent == Entity::Cluster && (ctx.podByIp.count(ip) || isNodeAddress(ip))) continue;
+      peer.pods.emplace_back("kube-apiserver", ip);
+    }
   }
 
   // toServices: a service with a selector means the pods it selects in its
@@ -198,6 +201,12 @@ struct CiliumBuilder {
           peer.pods.emplace_back("service " + svc.meta.key(), ip);
       }
     }
+  }
+
+  bool isNodeAddress(const IpAddr& ip) const {
+    for (const Node& n : ctx.state.nodes)
+      if (std::find(n.ips.begin(), n.ips.end(), ip) != n.ips.end()) return true;
+    return false;
   }
 
   static bool selectsAll(const Labels& selector, const Labels& labels) {
