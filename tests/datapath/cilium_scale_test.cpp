@@ -77,42 +77,23 @@ void compileLoadAndProbe(const CidrPolicy& policy, int probes) {
 
   auto t0 = std::chrono::steady_clock::now();
   ir::Program program = ir::lower(state, diags);
-  double lowerMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double lowerMs = msSince(t0);
   ASSERT_FALSE(diags.hasErrors()) << diags.render();
   const ir::NodeProgram* n1 = program.findNode("n1");
   ASSERT_NE(n1, nullptr);
   const ir::Endpoint* ep = n1->findEndpoint("x/a");
   ASSERT_NE(ep, nullptr);
   ASSERT_EQ(ep->egress.rules.size(), size_t(policy.rules));
-  t0 = std::chrono::steady_clock::now();
-  codegen::CompiledNode compiled = codegen::compileNode(program, *n1, {}, diags);
-  double compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_FALSE(compiled.object.empty()) << diags.render();
-
-  runtime::LoadedNode node;
-  const std::string pinDir = "/sys/fs/bpf/sluice-cidr-scale-test-" + std::to_string(getpid());
-  std::string error;
-  t0 = std::chrono::steady_clock::now();
-  bool loaded = node.load(compiled, *n1, pinDir, error);
-  double loadMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  struct Cleanup {
-    runtime::LoadedNode& node;
-    ~Cleanup() { node.unpinMaps(); }
-  } cleanup{node};
+  TimedNode built;
+  built.build(program, *n1, diags, "cidr-scale-test");
+  ASSERT_FALSE(built.compiled.object.empty()) << diags.render();
   const std::string fromPod = codegen::programName(*n1, *ep, ir::Direction::Egress);
-  const runtime::ProgramStats* stats = nullptr;
-  for (const auto& p : node.programs())
-    if (p.name == fromPod) stats = &p;
   std::printf("cidr scale: %d CIDRs x %d ports in %d rules: lower %.0f ms, compile %.0f ms, load %.0f ms: %s\n",
-              policy.rules * policy.cidrsPerRule, policy.portsPerRule, policy.rules, lowerMs, compileMs, loadMs,
-              !loaded  ? "REFUSED by the verifier"
-              : stats ? (std::to_string(stats->instructions) + " instructions, " +
-                         std::to_string(stats->verifiedInstructions) + " verifier-processed")
-                            .c_str()
-                      : "no program");
-  ASSERT_TRUE(loaded) << error.substr(error.size() > 2000 ? error.size() - 2000 : 0);
-  ASSERT_NE(stats, nullptr);
-  const int fd = node.programFd(fromPod);
+              policy.rules * policy.cidrsPerRule, policy.portsPerRule, policy.rules, lowerMs, built.compileMs,
+              built.loadMs, built.summary(fromPod).c_str());
+  ASSERT_TRUE(built.loaded) << built.error.substr(built.error.size() > 2000 ? built.error.size() - 2000 : 0);
+  ASSERT_NE(built.stats(fromPod), nullptr);
+  const int fd = built.node.programFd(fromPod);
   ASSERT_GE(fd, 0);
 
   std::mt19937_64 rng(20261126);

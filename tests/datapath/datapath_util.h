@@ -6,10 +6,12 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
 
 #include "codegen/datapath/sluice_abi.h"
+#include "codegen/codegen.h"
 #include "frontend/manifest_loader.h"
 #include "runtime/kernel_cluster.h"
 
@@ -34,6 +36,50 @@ struct LoadedCluster {
     if (diags.hasErrors()) return false;
     built = kernel->build(state, diags, options);
     return built && !diags.hasErrors();
+  }
+};
+
+inline double msSince(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+}
+
+// One node compiled and loaded on its own, timed — for the scale tests, which
+// print their figures even when the verifier refuses. Maps are pinned under a
+// private directory and unpinned when this goes away.
+struct TimedNode {
+  codegen::CompiledNode compiled;
+  runtime::LoadedNode node;
+  double compileMs = 0, loadMs = 0;
+  bool loaded = false;
+  std::string error;  // the verifier's complaint when not loaded
+
+  TimedNode() = default;
+  TimedNode(const TimedNode&) = delete;
+  ~TimedNode() { node.unpinMaps(); }
+
+  // Compiles (diagnostics in `diags`; nothing loaded when the object is
+  // empty) and loads under /sys/fs/bpf/sluice-<tag>-<pid>.
+  void build(const ir::Program& program, const ir::NodeProgram& n, Diagnostics& diags, const std::string& tag) {
+    auto t0 = std::chrono::steady_clock::now();
+    compiled = codegen::compileNode(program, n, {}, diags);
+    compileMs = msSince(t0);
+    if (compiled.object.empty()) return;
+    t0 = std::chrono::steady_clock::now();
+    loaded = node.load(compiled, n, "/sys/fs/bpf/sluice-" + tag + "-" + std::to_string(getpid()), error);
+    loadMs = msSince(t0);
+  }
+  const runtime::ProgramStats* stats(const std::string& program) const {
+    for (const auto& p : node.programs())
+      if (p.name == program) return &p;
+    return nullptr;
+  }
+  // "N instructions, M verifier-processed", or why there are none.
+  std::string summary(const std::string& program) const {
+    if (!loaded) return "REFUSED by the verifier";
+    const runtime::ProgramStats* s = stats(program);
+    return s ? std::to_string(s->instructions) + " instructions, " + std::to_string(s->verifiedInstructions) +
+                   " verifier-processed"
+             : "no program";
   }
 };
 

@@ -115,7 +115,7 @@ void loadAndProbe(int rules, Shape shape, const std::vector<Probe>& probes) {
 
   auto t0 = std::chrono::steady_clock::now();
   ir::Program program = ir::lower(state, diags);
-  double lowerMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
+  double lowerMs = msSince(t0);
   ASSERT_FALSE(diags.hasErrors()) << diags.render();
   const ir::NodeProgram* n1 = program.findNode("n1");
   ASSERT_NE(n1, nullptr);
@@ -124,36 +124,17 @@ void loadAndProbe(int rules, Shape shape, const std::vector<Probe>& probes) {
   ASSERT_EQ(ep->ingress.rules.size(), size_t(rules));
   const std::string toPod = codegen::programName(*n1, *ep, ir::Direction::Ingress);
 
-  t0 = std::chrono::steady_clock::now();
-  codegen::CompiledNode compiled = codegen::compileNode(program, *n1, {}, diags);
-  double compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_FALSE(compiled.object.empty()) << diags.render();
-
-  runtime::LoadedNode node;
-  const std::string pinDir = "/sys/fs/bpf/sluice-scale-test-" + std::to_string(getpid());
-  std::string error;
-  t0 = std::chrono::steady_clock::now();
-  bool loaded = node.load(compiled, *n1, pinDir, error);
-  double loadMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count();
-  struct Cleanup {
-    runtime::LoadedNode& node;
-    ~Cleanup() { node.unpinMaps(); }
-  } cleanup{node};
-  const runtime::ProgramStats* stats = nullptr;
-  for (const auto& p : node.programs())
-    if (p.name == toPod) stats = &p;
+  TimedNode built;
+  built.build(program, *n1, diags, "scale-test");
+  ASSERT_FALSE(built.compiled.object.empty()) << diags.render();
+  const runtime::ProgramStats* stats = built.stats(toPod);
   std::printf("scale: %5d %-8s rules on x/a: lower %.0f ms, compile n1 %.0f ms, load %.0f ms: %s\n", rules,
-              shapeName(shape), lowerMs, compileMs, loadMs,
-              !loaded  ? "REFUSED by the verifier"
-              : stats ? (std::to_string(stats->instructions) + " instructions, " +
-                         std::to_string(stats->verifiedInstructions) + " verifier-processed")
-                            .c_str()
-                      : "no program");
-  ASSERT_TRUE(loaded) << "after " << loadMs << " ms in the verifier:" << tail(error, 6);
+              shapeName(shape), lowerMs, built.compileMs, built.loadMs, built.summary(toPod).c_str());
+  ASSERT_TRUE(built.loaded) << "after " << built.loadMs << " ms in the verifier:" << tail(built.error, 6);
   ASSERT_NE(stats, nullptr) << toPod;
   EXPECT_NE(stats->btfId, 0u) << "the object's BTF was refused (libbpf loads without it, silently)";
 
-  const int fd = node.programFd(toPod);
+  const int fd = built.node.programFd(toPod);
   ASSERT_GE(fd, 0);
   uint16_t sport = 30000;
   for (const Probe& p : probes) {
