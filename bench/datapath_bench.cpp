@@ -36,6 +36,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "codegen/codegen.h"
 #include "codegen/datapath/sluice_abi.h"
 #include "frontend/manifest_loader.h"
@@ -45,9 +46,6 @@
 
 namespace sluice::bench {
 namespace {
-
-using Clock = std::chrono::steady_clock;
-double msSince(Clock::time_point t0) { return std::chrono::duration<double, std::milli>(Clock::now() - t0).count(); }
 
 struct Options {
   std::vector<int> rules{10, 100, 1000, 10000};
@@ -111,13 +109,6 @@ ir::Program lowerCluster(int rules, Diagnostics& diags) {
   checkDuplicates(state, diags);
   state.finalize();
   return diags.hasErrors() ? ir::Program{} : ir::lower(state, diags);
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  size_t n = v.size();
-  return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 // ---- compiling in a child process, so a slow size can be stopped ---------------
@@ -239,23 +230,6 @@ CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram&
 }
 
 // ---- kernel side -----------------------------------------------------------------
-
-// `r0 = TC_ACT_OK; exit`, as a tc program: the floor every figure is compared to.
-int loadEmptyProgram() {
-  bpf_insn insns[2]{};
-  insns[0].code = BPF_ALU64 | BPF_MOV | BPF_K;  // r0 = 0 (TC_ACT_OK)
-  insns[1].code = BPF_JMP | BPF_EXIT;
-  return bpf_prog_load(BPF_PROG_TYPE_SCHED_CLS, "sluice_empty", "GPL", insns, 2, nullptr);
-}
-
-// Empties the tracking map, so every "new allowed" packet meets no entry and
-// every run starts from the same map.
-void clearCt(int fd) {
-  std::vector<sluice_ct_key> keys(1);
-  for (sluice_ct_key next{}; bpf_map_get_next_key(fd, keys.size() > 1 ? &keys.back() : nullptr, &next) == 0;)
-    keys.push_back(next);
-  for (size_t i = 1; i < keys.size(); ++i) bpf_map_delete_elem(fd, &keys[i]);
-}
 
 struct SizeResult {
   int rules = 0;
@@ -430,15 +404,6 @@ bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& 
 
 // ---- output ----------------------------------------------------------------------
 
-std::string shellQuote(const std::string& s) {
-  if (!s.empty() && s.find_first_not_of("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./,=:") ==
-                        std::string::npos)
-    return s;
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
 // "1234", or "1234 (n=2)" when fewer samples than runs were taken.
 std::string withCount(const std::vector<double>& v, int runs) {
   return fmt::format("{:.0f}{}", median(v), v.size() < size_t(runs) ? fmt::format(" (n={})", v.size()) : "");
@@ -514,15 +479,6 @@ const char* kUsage =
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
     "  --compile-timeout SEC stop a size whose compile takes longer, report it, go on (default 120; 0: never)\n"
     "  -h, --help            this text\n";
-
-template <typename T>
-bool parseNumber(const std::string& s, T& out, T min, T max) {
-  T v{};
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max) return false;
-  out = v;
-  return true;
-}
 
 int run(int argc, char** argv) {
   Options opt;

@@ -3,8 +3,12 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <charconv>
+#include <functional>
 #include <iostream>
+#include <map>
+#include <tuple>
 
 #include "codegen/datapath/sluice_abi.h"
 #include "runtime/kernel_cluster.h"
@@ -189,17 +193,77 @@ void registerTrace(CLI::App& app) {
   });
 }
 
+namespace {
+
+// A port of a proxied service, as `reach --to-services` probes it.
+struct ServiceProbe {
+  std::string service;  // "ns/name"
+  PortProto port;
+};
+
+// Every port of every proxied service with an IPv4 cluster IP, sorted by
+// service: the union of the nodes' tables (a service is in every node's table;
+// only its backends differ from node to node).
+std::vector<ServiceProbe> serviceProbes(const ir::Program& program) {
+  std::map<std::string, const ir::Service*> services;
+  for (const auto& np : program.nodes)
+    for (const auto& svc : np.services) services.emplace(svc.key(), &svc);
+  std::vector<ServiceProbe> out;
+  for (const auto& [key, svc] : services) {
+    bool v4 = std::any_of(svc->clusterIPs.begin(), svc->clusterIPs.end(), [](const IpAddr& ip) { return ip.isV4(); });
+    if (!v4) {
+      std::cerr << fmt::format("note: service {} has no IPv4 cluster IP; not probed\n", key);
+      continue;
+    }
+    for (const auto& p : svc->ports) out.push_back({key, {p.port, p.proto}});
+  }
+  return out;
+}
+
+const char* flowVerdict(const runtime::FlowTrace& t) { return t.rejected ? "reject" : t.allowed ? "allow" : "deny"; }
+const char* verdictMark(const char* verdict) {
+  return verdict[0] == 'a' ? "." : verdict[0] == 'r' ? "R" : "X";
+}
+
+// Rows: `rows`; columns: numbered, named in a legend above the matrix.
+void printMatrix(const std::string& title, const std::vector<std::string>& rows, const std::vector<std::string>& columns,
+                 const std::function<const char*(size_t, size_t)>& mark) {
+  std::cout << title << "\n";
+  size_t width = 0;
+  for (const auto& r : rows) width = std::max(width, r.size());
+  for (size_t j = 0; j < columns.size(); ++j) std::cout << fmt::format("{:>{}}  {:>3} = {}\n", "", width, j, columns[j]);
+  std::cout << fmt::format("{:>{}} ", "", width);
+  for (size_t j = 0; j < columns.size(); ++j) std::cout << fmt::format("{:>3}", j);
+  std::cout << "\n";
+  for (size_t i = 0; i < rows.size(); ++i) {
+    std::cout << fmt::format("{:>{}} ", rows[i], width);
+    for (size_t j = 0; j < columns.size(); ++j) std::cout << fmt::format("{:>3}", mark(i, j));
+    std::cout << "\n";
+  }
+  std::cout << "\n";
+}
+
+}  // namespace
+
 void registerReach(CLI::App& app) {
   auto opts = std::make_shared<InputOptions>();
   auto ports = std::make_shared<std::vector<std::string>>();
+  auto toServices = std::make_shared<bool>(false);
   auto output = std::make_shared<std::string>("table");
   CLI::App* cmd = app.add_subcommand(
-      "reach", "Trace a new connection from every running pod to every running pod on each --port, through the real "
-               "programs in the kernel, and print the verdicts. Needs root.");
+      "reach", "Trace a new connection from every running pod to every running pod on each --port, and with "
+               "--to-services to every port of every proxied service (by its cluster IP), through the real programs "
+               "in the kernel, and print the verdicts. Needs root.");
   addInputOptions(*cmd, *opts);
-  cmd->add_option("--port", *ports, "PORT/PROTO to probe (repeatable), e.g. --port 80/TCP --port 53/UDP")
-      ->required();
-  cmd->add_option("--output", *output, "json: {\"flows\": [...]}; table: a matrix per port")
+  cmd->add_option("--port", *ports, "PORT/PROTO to probe between pods (repeatable), e.g. --port 80/TCP --port 53/UDP");
+  cmd->add_flag("--to-services", *toServices,
+                "Also probe every port of every proxied service (headless and ExternalName services are not) from "
+                "every running pod, through its cluster IP; each probe is a new connection, so its backend is chosen at "
+                "random. At least one of --port and --to-services is needed");
+  cmd->add_option("--output", *output,
+                  "json: {\"flows\": [...]}; service flows add \"service\" and, when the client's program "
+                  "translated the connection, \"backend\" (and \"backendPod\"); table: a matrix per --port, and one "
+                  "with a column per service port (. allow, X deny or dropped, R reject: no usable endpoint)")
       ->check(CLI::IsMember({"json", "table"}));
   cmd->callback([=] {
     std::vector<PortProto> probes;
@@ -212,10 +276,22 @@ void registerReach(CLI::App& app) {
       }
       probes.push_back(*pp);
     }
+    if (probes.empty() && !*toServices) {
+      std::cerr << "error: reach needs --port PORT/PROTO, --to-services, or both\n";
+      throw CLI::RuntimeError(kExitUsage);
+    }
     auto cluster = buildCluster(*opts, "v4");
     std::vector<std::string> pods = cluster->runningPods();
     json flows = json::array();
-    std::map<std::tuple<size_t, size_t, size_t>, bool> verdicts;
+    auto traceOrExit = [&](const runtime::FlowQuery& q, const std::string& to) {
+      runtime::FlowTrace t = cluster->trace(q);
+      if (!t.ok) {
+        std::cerr << fmt::format("error: {} -> {}: {}\n", q.fromPod, to, t.error);
+        throw CLI::RuntimeError(kExitInputError);
+      }
+      return t;
+    };
+    std::map<std::tuple<size_t, size_t, size_t>, const char*> verdicts;
     for (size_t k = 0; k < probes.size(); ++k)
       for (size_t i = 0; i < pods.size(); ++i)
         for (size_t j = 0; j < pods.size(); ++j) {
@@ -224,37 +300,52 @@ void registerReach(CLI::App& app) {
           q.toPod = pods[j];
           q.proto = probes[k].proto;
           q.port = probes[k].port;
-          runtime::FlowTrace t = cluster->trace(q);
-          if (!t.ok) {
-            std::cerr << fmt::format("error: {} -> {}: {}\n", pods[i], pods[j], t.error);
-            throw CLI::RuntimeError(kExitInputError);
-          }
-          verdicts[{k, i, j}] = t.allowed;
+          const char* verdict = flowVerdict(traceOrExit(q, pods[j]));
+          verdicts[{k, i, j}] = verdict;
           flows.push_back({{"from", pods[i]},
                            {"to", pods[j]},
                            {"port", probes[k].port},
                            {"protocol", ir::l4ProtoName(probes[k].proto)},
-                           {"verdict", t.allowed ? "allow" : "deny"}});
+                           {"verdict", verdict}});
         }
+    std::vector<ServiceProbe> services;
+    if (*toServices) services = serviceProbes(cluster->program());
+    std::map<std::pair<size_t, size_t>, const char*> serviceVerdicts;  // (pod, service port)
+    for (size_t i = 0; i < pods.size(); ++i)
+      for (size_t s = 0; s < services.size(); ++s) {
+        runtime::FlowQuery q;
+        q.fromPod = pods[i];
+        q.toService = services[s].service;
+        q.proto = services[s].port.proto;
+        q.port = services[s].port.port;
+        runtime::FlowTrace t = traceOrExit(q, "svc/" + services[s].service);
+        const char* verdict = flowVerdict(t);
+        serviceVerdicts[{i, s}] = verdict;
+        json row = {{"from", pods[i]},
+                    {"to", "svc/" + services[s].service},
+                    {"port", q.port},
+                    {"protocol", ir::l4ProtoName(q.proto)},
+                    {"service", services[s].service}};
+        if (!t.backend.empty()) row["backend"] = t.backend;
+        if (!t.backendPod.empty()) row["backendPod"] = t.backendPod;
+        row["verdict"] = verdict;
+        flows.push_back(std::move(row));
+      }
     if (*output == "json") {
       std::cout << json{{"flows", flows}}.dump(2) << "\n";
       return;
     }
-    for (size_t k = 0; k < probes.size(); ++k) {
-      std::cout << fmt::format("{}/{}  (rows: from, columns: to; . allow, X deny)\n", probes[k].port,
-                               ir::l4ProtoName(probes[k].proto));
-      size_t width = 0;
-      for (const auto& p : pods) width = std::max(width, p.size());
-      for (size_t j = 0; j < pods.size(); ++j) std::cout << fmt::format("{:>{}}  {:>3} = {}\n", "", width, j, pods[j]);
-      std::cout << fmt::format("{:>{}} ", "", width);
-      for (size_t j = 0; j < pods.size(); ++j) std::cout << fmt::format("{:>3}", j);
-      std::cout << "\n";
-      for (size_t i = 0; i < pods.size(); ++i) {
-        std::cout << fmt::format("{:>{}} ", pods[i], width);
-        for (size_t j = 0; j < pods.size(); ++j) std::cout << fmt::format("{:>3}", verdicts[{k, i, j}] ? "." : "X");
-        std::cout << "\n";
-      }
-      std::cout << "\n";
+    for (size_t k = 0; k < probes.size(); ++k)
+      printMatrix(fmt::format("{}/{}  (rows: from, columns: to; . allow, X deny)", probes[k].port,
+                              ir::l4ProtoName(probes[k].proto)),
+                  pods, pods, [&](size_t i, size_t j) { return verdictMark(verdicts[{k, i, j}]); });
+    if (!services.empty()) {
+      std::vector<std::string> columns;
+      for (const auto& s : services)
+        columns.push_back(fmt::format("svc/{}:{}/{}", s.service, s.port.port, ir::l4ProtoName(s.port.proto)));
+      printMatrix("services  (rows: from, columns: service ports by cluster IP; . allow, X deny or dropped, R "
+                  "reject: no usable endpoint)",
+                  pods, columns, [&](size_t i, size_t s) { return verdictMark(serviceVerdicts[{i, s}]); });
     }
   });
 }
