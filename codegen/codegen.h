@@ -25,7 +25,7 @@ struct CompileOptions {
 // One program of the object, for the runtime and for `trace`.
 struct ProgramInfo {
   std::string name;      // ELF symbol and libbpf program name
-  std::string endpoint;  // "ns/pod"
+  std::string endpoint;  // "ns/pod"; empty for the uplink program
   ir::Direction direction = ir::Direction::Ingress;  // Egress = from-pod, Ingress = to-pod
   std::string attach;    // "tc-ingress" (from-pod) or "tc-egress" (to-pod), on the host-side veth
   size_t instructions = 0;  // BPF instructions in the object
@@ -47,6 +47,12 @@ struct CompiledNode {
 // `diags`; on error the result has no object.
 CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node, const CompileOptions& options,
                          Diagnostics& diags);
+
+// The node's uplink program (tc ingress of its uplink interface): NodePort,
+// external and load-balancer addresses reached from outside. Present only
+// when hasUplinkFrontend(node); its ProgramInfo has an empty `endpoint`.
+inline constexpr const char* kUplinkProgram = "from_netdev";
+bool hasUplinkFrontend(const ir::NodeProgram& node);
 
 // The program names for an endpoint (stable, C identifiers, unique per node).
 std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir);

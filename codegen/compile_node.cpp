@@ -79,6 +79,15 @@ uint32_t firstV4(const ir::Endpoint& ep) {
 
 }  // namespace
 
+bool hasUplinkFrontend(const ir::NodeProgram& node) {
+  for (const auto& svc : node.services) {
+    if (!svc.externalIPs.empty() || !svc.loadBalancerIPs.empty()) return true;
+    for (const auto& p : svc.ports)
+      if (p.nodePort) return true;
+  }
+  return false;
+}
+
 std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir) {
   return programNames(node, dir).at(ep.key());
 }
@@ -149,7 +158,8 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   Function* getAddr = m->getFunction("sluice_flow_remote_addr");
   Function* getProto = m->getFunction("sluice_flow_proto");
   Function* getPort = m->getFunction("sluice_flow_port");
-  if (!fast || !begin || !finish || !getIdentity || !getAddr || !getProto || !getPort) {
+  Function* uplink = m->getFunction("sluice_dp_uplink");
+  if (!fast || !begin || !finish || !uplink || !getIdentity || !getAddr || !getProto || !getPort) {
     diags.error({}, object, "", "the embedded datapath bitcode lacks its entry points (a build problem)");
     return out;
   }
@@ -224,6 +234,31 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
       info.attach = dir == ir::Direction::Egress ? "tc-ingress" : "tc-egress";
       out.programs.push_back(info);
     }
+  }
+  // The uplink program, for NodePort / external / load-balancer addresses
+  // reached from outside (datapath_uplink.h). Only on nodes whose service
+  // table has such a frontend: other nodes have nothing to translate there,
+  // and their objects stay as they were. One per node, so its body is
+  // inlined (no per-program compile cost to share).
+  if (hasUplinkFrontend(node)) {
+    auto* type = llvm::FunctionType::get(i32, {ptr}, false);
+    Function* prog = Function::Create(type, Function::ExternalLinkage, kUplinkProgram, *m);
+    prog->setSection(std::string("tc/") + kUplinkProgram);
+    prog->addFnAttr(llvm::Attribute::NoUnwind);
+    IRBuilder<> b(llvm::BasicBlock::Create(ctx, "entry", prog));
+    uint32_t nodeAddr = 0;
+    for (const auto& ip : node.nodeIPs)
+      if (ip.isV4()) {
+        nodeAddr = ip.v4HostOrder();
+        break;
+      }
+    b.CreateRet(b.CreateCall(uplink, {prog->getArg(0), b.getInt32(__builtin_bswap32(nodeAddr))}));
+    di.attach(*prog, {"skb"}, {true});
+    ProgramInfo info;
+    info.name = kUplinkProgram;
+    info.attach = "tc-ingress-uplink";
+    // First, so that the per-endpoint programs keep their order after it.
+    out.programs.insert(out.programs.begin(), info);
   }
   di.finalize();
   // Library functions are inlined into each program; nothing else may keep them.

@@ -62,6 +62,10 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
       return false;
     }
     for (const auto& p : c.programs) {
+      if (p.endpoint.empty()) {  // the node's uplink program
+        uplinks_[np.node] = Hook{p.name, node->programFd(p.name)};
+        continue;
+      }
       Hook& hook = p.direction == ir::Direction::Egress ? pods_.at(p.endpoint).fromPod : pods_.at(p.endpoint).toPod;
       hook = Hook{p.name, node->programFd(p.name)};
     }
@@ -99,14 +103,16 @@ std::optional<IpAddr> KernelCluster::clusterIpOf(const std::string& service, std
 // After the client's from-pod hook: which service translated the packet, to
 // which backend, or whether the service answered it itself. The to-pod hook
 // then sees the packet as translated.
-void KernelCluster::noteService(FlowTrace& t, const PodPlace& src, const RunResult& run,
+void KernelCluster::noteService(FlowTrace& t, const std::string& nodeName, const RunResult& run,
                                 std::vector<uint8_t>& packet, const PodPlace*& dst) const {
   if (run.outcome == SLUICE_OUT_REJECTED) t.rejected = true;
-  auto node = loaded_.find(src.node);
+  auto node = loaded_.find(nodeName);
   const LoadedNode::ServiceSlot* slot =
       run.serviceId && node != loaded_.end() ? node->second->serviceSlot(run.serviceId) : nullptr;
   if (slot) t.service = slot->service;
-  if (!run.serviceId || !run.passed() || run.packetOut.size() < 14 + 20 + 4) return;
+  // The uplink routes a SNATed packet itself (TC_ACT_REDIRECT): it went on, translated.
+  bool forwarded = run.passed() || (run.redirected() && run.outcome != SLUICE_OUT_REJECTED);
+  if (!run.serviceId || !forwarded || run.packetOut.size() < 14 + 20 + 4) return;
   const uint8_t* ip = run.packetOut.data() + 14;
   IpAddr backend = IpAddr::v4(uint32_t(ip[16]) << 24 | uint32_t(ip[17]) << 16 | uint32_t(ip[18]) << 8 | ip[19]);
   size_t l4 = 14 + size_t(ip[0] & 0x0f) * 4;
@@ -227,8 +233,37 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
       t.error = s.run.error;
     }
     t.allowed = s.run.passed();
-    if (s.run.ok) noteService(t, *src, s.run, packet, dst);
+    if (s.run.ok) noteService(t, src->node, s.run, packet, dst);
     t.steps.push_back(std::move(s));
+  }
+  // From outside the cluster to an address no pod holds: the packet arrives on
+  // a node's uplink, whose program translates NodePorts (that node's address)
+  // and external / LB addresses (any node with an uplink program: the first).
+  // (The address may be a hostNetwork pod's: the node's own.)
+  if (!src && (!dst || !dst->endpoint) && !serviceIp) {
+    const std::string* via = nullptr;
+    for (const auto& np : program_.nodes)
+      if (uplinks_.count(np.node) && std::find(np.nodeIPs.begin(), np.nodeIPs.end(), t.dstIp) != np.nodeIPs.end())
+        via = &np.node;
+    if (!via && !uplinks_.empty()) via = &uplinks_.begin()->first;
+    if (via) {
+      const Hook& hook = uplinks_.at(*via);
+      HookStep s;
+      s.hook = "uplink";
+      s.node = *via;
+      s.program = hook.program;
+      s.run = runPacket(hook.fd, packet);
+      if (!s.run.ok) {
+        t.ok = false;
+        t.error = s.run.error;
+      }
+      t.allowed = s.run.passed() || s.run.redirected();
+      if (s.run.ok) noteService(t, *via, s.run, packet, dst);
+      s.explanation = !s.run.serviceId ? "passed: not a NodePort or external address of a service"
+                      : t.allowed      ? "translated to backend " + t.backend
+                                       : describe(s.run, nullptr, ir::Direction::Ingress);
+      t.steps.push_back(std::move(s));
+    }
   }
   if (t.ok && t.allowed && dst && dst->endpoint) {
     HookStep s = runHook(*dst, ir::Direction::Ingress, packet);

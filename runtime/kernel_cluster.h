@@ -3,7 +3,9 @@
 // with its maps pinned under a private bpffs directory that is removed when
 // the object goes away. A flow is traced by running one synthesized packet of
 // a new connection through the real programs on its path: the source pod's
-// from-pod program on its node, then the destination pod's to-pod program.
+// from-pod program on its node, then the destination pod's to-pod program;
+// from outside to a NodePort or external address, the node's uplink program
+// first.
 #pragma once
 
 #include <map>
@@ -32,7 +34,7 @@ struct FlowQuery {
 };
 
 struct HookStep {
-  std::string hook;     // "from-pod" or "to-pod"
+  std::string hook;     // "from-pod", "to-pod", or "uplink" (the node's from_netdev program)
   std::string endpoint; // "ns/name"
   std::string node;
   std::string program;
@@ -76,6 +78,11 @@ class KernelCluster {
   LoadedNode* loaded(const std::string& node);
 
   FlowTrace trace(const FlowQuery& query);
+  // The fd of a node's uplink program (from_netdev), -1 when it has none.
+  int uplinkFd(const std::string& node) const {
+    auto it = uplinks_.find(node);
+    return it == uplinks_.end() ? -1 : it->second.fd;
+  }
 
   // Every endpoint pod and hostNetwork pod with an IP, sorted ("ns/name").
   std::vector<std::string> runningPods() const;
@@ -95,13 +102,14 @@ class KernelCluster {
   const PodPlace* findByIp(const IpAddr& ip) const;
   HookStep runHook(const PodPlace& at, ir::Direction dir, const std::vector<uint8_t>& packet);
   std::optional<IpAddr> clusterIpOf(const std::string& service, std::string& error) const;
-  void noteService(FlowTrace& t, const PodPlace& src, const RunResult& run, std::vector<uint8_t>& packet,
+  void noteService(FlowTrace& t, const std::string& node, const RunResult& run, std::vector<uint8_t>& packet,
                    const PodPlace*& dst) const;
 
   ir::Program program_;
   std::vector<codegen::CompiledNode> compiled_;
   std::map<std::string, std::unique_ptr<LoadedNode>> loaded_;
   // Indexed once in build(): `trace` runs once per pod pair in `reach`.
+  std::map<std::string, Hook> uplinks_;   // node -> its uplink program (nodes with NodePort / external frontends)
   std::map<std::string, PodPlace> pods_;  // endpoints and hostNetwork pods, by "ns/name"
   std::map<IpAddr, std::string> podByIp_;  // an endpoint's address wins over a hostNetwork pod's
   std::string pinRoot_;

@@ -186,17 +186,18 @@ struct BackendSet {
   std::vector<sluice_be_value> backends;
 };
 
-sluice_svc_key frontendKey(const IpAddr& ip, uint16_t port, ir::L4Proto proto) {
+sluice_svc_key frontendKey(const IpAddr& ip, uint16_t port, ir::L4Proto proto, uint8_t scope = SLUICE_SVC_SCOPE_POD) {
   sluice_svc_key k{};
   k.addr = __builtin_bswap32(ip.v4HostOrder());
   k.port = port;
   k.proto = uint8_t(proto);
+  k.scope = scope;
   return k;
 }
 
 struct FrontendLess {
   bool operator()(const sluice_svc_key& a, const sluice_svc_key& b) const {
-    return std::tie(a.addr, a.port, a.proto) < std::tie(b.addr, b.port, b.proto);
+    return std::tie(a.addr, a.port, a.proto, a.scope) < std::tie(b.addr, b.port, b.proto, b.scope);
   }
 };
 using FrontendFlags = std::map<sluice_svc_key, uint16_t, FrontendLess>;
@@ -214,16 +215,26 @@ std::vector<BackendSet> backendSets(const ir::NodeProgram& node, FrontendFlags& 
       if (ip.isV4()) addresses[frontendKey(ip, 0, ir::L4Proto(0))] |= 0;
     for (const ir::ServicePort& port : svc.ports) {
       if (port.proto != ir::L4Proto::TCP && port.proto != ir::L4Proto::UDP && port.proto != ir::L4Proto::SCTP) continue;
-      auto make = [&](bool isExternal, const std::vector<IpAddr>& ips, const std::vector<ir::Backend>& backends) {
+      auto make = [&](bool isExternal, const std::vector<IpAddr>& ips, const std::vector<ir::Backend>& backends,
+                      bool uplink = false) {
         BackendSet set;
-        set.slot = {svc.key(), port.name, port.proto, port.port, isExternal};
+        set.slot = {svc.key(), port.name, port.proto, port.port, isExternal, uplink};
         for (const auto& ip : ips)
-          if (ip.isV4()) set.frontends.push_back(frontendKey(ip, port.port, port.proto));
+          if (ip.isV4())
+            set.frontends.push_back(frontendKey(ip, port.port, port.proto,
+                                                uplink ? SLUICE_SVC_SCOPE_UPLINK : SLUICE_SVC_SCOPE_POD));
+        if (uplink && port.nodePort)
+          for (const auto& ip : node.nodeIPs)
+            if (ip.isV4()) set.frontends.push_back(frontendKey(ip, *port.nodePort, port.proto, SLUICE_SVC_SCOPE_UPLINK));
         for (const auto& b : backends)
-          if (b.ip.isV4()) set.backends.push_back({__builtin_bswap32(b.ip.v4HostOrder()), b.port, 0});
+          if (b.ip.isV4())
+            set.backends.push_back({__builtin_bswap32(b.ip.v4HostOrder()), b.port,
+                                    uint16_t(uplink && b.local ? SLUICE_BE_LOCAL : 0)});
         uint16_t flags = 0;
         if (svc.clientIPAffinity) flags |= SLUICE_SVC_AFFINITY;
-        if (set.backends.empty() && !port.internalEndpointsElsewhere) flags |= SLUICE_SVC_REJECT;
+        // The uplink drops what it cannot serve (it has no reject path yet).
+        if (!uplink && set.backends.empty() && !port.internalEndpointsElsewhere) flags |= SLUICE_SVC_REJECT;
+        if (uplink && svc.externalTrafficPolicy == TrafficPolicy::Cluster) flags |= SLUICE_SVC_SNAT;
         set.value.backend_count = uint16_t(std::min<size_t>(set.backends.size(), 0xffff));
         set.value.flags = flags;
         set.value.affinity_timeout_s = svc.affinityTimeoutSeconds;
@@ -243,6 +254,10 @@ std::vector<BackendSet> backendSets(const ir::NodeProgram& node, FrontendFlags& 
         all.insert(all.end(), external.begin(), external.end());
         make(false, all, port.backends);
       }
+      // From outside, through the node's uplink program: NodePorts on this
+      // node's addresses and the external / LB addresses, with the
+      // externalTrafficPolicy set (Local: this node's endpoints only).
+      make(true, external, port.externalBackends, true);
     }
   }
   return out;

@@ -62,6 +62,7 @@ class LoadedNode {
     ir::L4Proto proto = ir::L4Proto::TCP;
     uint16_t port = 0;
     bool external = false;  // the backend set of external / load-balancer addresses
+    bool uplink = false;    // looked up by the uplink program (NodePort, external / LB from outside)
   };
   const ServiceSlot* serviceSlot(uint32_t serviceId) const;
   // Unpins this node's maps (the directory is removed when empty).

@@ -1,7 +1,9 @@
 // Attaching sluice programs to tc hooks, the way the dataplane does it on a
 // node: a pod's `from_pod_*` program on tc ingress of its host-side veth
 // (packets the pod sends), its `to_pod_*` program on tc egress of it (packets
-// delivered to the pod).
+// delivered to the pod). A node's uplink program (`from_netdev`, NodePort and
+// external addresses from outside) goes on tc ingress of its uplink interface(s):
+// attachTc(uplinkIfindex, TcHook::Ingress, fd).
 //
 // One filter per hook, always at the same handle and priority (kTcHandle,
 // kTcPriority): attaching again replaces the program in place, atomically

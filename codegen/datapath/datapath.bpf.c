@@ -67,7 +67,7 @@ struct {
 
 /* ---- the parsed packet ------------------------------------------------------ */
 
-enum { SLUICE_DIR_INGRESS = 0, SLUICE_DIR_EGRESS = 1 };
+enum { SLUICE_DIR_INGRESS = 0, SLUICE_DIR_EGRESS = 1, SLUICE_DIR_UPLINK = 2 /* counters only */ };
 #define SLUICE_DP_DECIDE (-1)
 #define SLUICE_DP_SLOW (-2)      /* sluice_dp_fast: not a plain tracked packet */
 #define SLUICE_DP_UNTRACKED (-3) /* sluice_dp_fast: a TCP/UDP/SCTP packet no entry tracks */
@@ -209,6 +209,8 @@ static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_f
   return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
 }
 
+#include "datapath_uplink.h"
+
 /* The established fast path: a TCP, UDP or SCTP packet of a tracked
  * connection that needs no translation. Returns TC_ACT_OK when the packet is
  * decided; SLUICE_DP_UNTRACKED when no entry tracks the tuple (a new
@@ -329,8 +331,13 @@ DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u
     skb->cb[SLUICE_CB_DECISION] = ct->decision;
     skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
     skb->cb[SLUICE_CB_SERVICE] = ct->service_id;
-    if (ct->nat_flags && apply_tracked_nat(skb, f, ct)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, TC_ACT_SHOT);
-    return TC_ACT_OK;
+    if (!ct->nat_flags) return TC_ACT_OK;
+    __u32 route = ct->nat_flags & SLUICE_NAT_ROUTE;
+    __u32 saddr = ct->nat_flags & SLUICE_NAT_SRC ? ct->nat_saddr : f->key.saddr;
+    __u32 daddr = ct->nat_flags & SLUICE_NAT_DST ? ct->nat_daddr : f->key.daddr;
+    if (apply_tracked_nat(skb, f, ct)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, TC_ACT_SHOT);
+    /* A pod's reply to a NodePort client, now from the node's address. */
+    return route ? sluice_global_route_out(skb, saddr, daddr) : TC_ACT_OK;
   }
 
   /* A new connection from the pod to a service: the policy decides on the
@@ -366,6 +373,23 @@ DP_SUBPROG int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __
       .scope = f->key.scope == SLUICE_CT_EGRESS ? SLUICE_CT_INGRESS : SLUICE_CT_EGRESS,
   };
   v.is_reply = 1;
+  if (f->direction == SLUICE_DIR_INGRESS) {
+    /* A connection the node's uplink program sent here from a NodePort or
+       external address: the replies, which meet the from-pod hook first,
+       go back out as that address. One lookup per new inbound connection. */
+    struct sluice_ct_key pk = f->key;
+    pk.scope = SLUICE_CT_UPLINK_DNAT;
+    struct sluice_ct_value *p = bpf_map_lookup_elem(&sluice_ct_v2, &pk);
+    if (p) {
+      v.service_id = p->service_id;
+      v.nat_flags = p->nat_flags;
+      v.nat_saddr = p->nat_saddr;
+      v.nat_sport = p->nat_sport;
+      v.nat_daddr = p->nat_daddr;
+      v.nat_dport = p->nat_dport;
+      skb->cb[SLUICE_CB_SERVICE] = p->service_id;
+    }
+  }
   track(&rev, &v);
   return leave(skb, f, SLUICE_OUT_NEW_ALLOWED, TC_ACT_OK);
 }

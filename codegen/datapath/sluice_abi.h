@@ -50,6 +50,14 @@ typedef __u64 sluice_u64;
 enum sluice_ct_scope {
   SLUICE_CT_EGRESS = 1,
   SLUICE_CT_INGRESS = 2,
+  /* The node's uplink program (from_netdev): connections from outside to a
+   * NodePort / external / LB frontend, and the replies of SNATed ones. */
+  SLUICE_CT_UPLINK = 3,
+  /* Written by the uplink program for a connection it sent to a pod on this
+   * node, keyed by the translated tuple (client -> backend): the pod's to-pod
+   * program, admitting it, takes the reverse translation from it for the
+   * replies. Added values only: older programs never look these scopes up. */
+  SLUICE_CT_UPLINK_DNAT = 4,
 };
 
 struct sluice_ct_key {
@@ -72,6 +80,10 @@ struct sluice_ct_key {
 enum sluice_nat_flags {
   SLUICE_NAT_SRC = 1,
   SLUICE_NAT_DST = 2,
+  /* After rewriting, the program routes the packet itself (FIB lookup and
+   * redirect): its source is now this node's address, which the stack drops
+   * as a martian on a packet it receives. Uplink (NodePort) translations. */
+  SLUICE_NAT_ROUTE = 4,
 };
 
 struct sluice_ct_value {
@@ -97,13 +109,23 @@ struct sluice_svc_key {
   sluice_u32 addr;  /* network byte order */
   sluice_u16 port;  /* host byte order; 0 with proto 0: the address itself */
   sluice_u8 proto;  /* IPPROTO_TCP / UDP / SCTP; 0 with port 0 */
-  sluice_u8 pad;
+  sluice_u8 scope;  /* enum sluice_svc_scope (was padding, always 0: the pod-side entries keep meaning 0) */
+};
+
+/* Who looks a frontend up. Pods (from-pod) see cluster IPs and external / LB
+ * addresses with the internal backend set; the uplink program sees NodePorts
+ * (node address, nodePort) and external / LB addresses with the
+ * externalTrafficPolicy set. */
+enum sluice_svc_scope {
+  SLUICE_SVC_SCOPE_POD = 0,
+  SLUICE_SVC_SCOPE_UPLINK = 1,
 };
 
 enum sluice_svc_flags {
   SLUICE_SVC_AFFINITY = 1,        /* sessionAffinity: ClientIP */
   SLUICE_SVC_REJECT = 2,          /* no backend: answer TCP RST / ICMP port unreachable (else drop) */
   SLUICE_SVC_REJECT_UNSERVED = 4, /* address entry: a port the address does not serve is rejected */
+  SLUICE_SVC_SNAT = 8,            /* uplink, externalTrafficPolicy Cluster: a backend elsewhere gets the node as source */
 };
 
 /* For an address entry (port 0, proto 0) only `flags` matters. */
@@ -123,7 +145,10 @@ struct sluice_be_key {
 struct sluice_be_value {
   sluice_u32 addr; /* network byte order */
   sluice_u16 port; /* host byte order */
-  sluice_u16 pad;
+  sluice_u16 flags; /* enum sluice_be_flags (was padding, always 0) */
+};
+enum sluice_be_flags {
+  SLUICE_BE_LOCAL = 1, /* on the node whose maps these are (the uplink needs no SNAT for it) */
 };
 
 /* ClientIP affinity (LRU): the backend a client last used, and when. The slot

@@ -72,7 +72,8 @@ std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, c
 
 const char* stepVerdict(const runtime::HookStep& s) {
   if (s.run.outcome == SLUICE_OUT_REJECTED) return "reject";
-  return s.run.passed() ? "allow" : "deny";
+  // The uplink routes a translated packet itself (TC_ACT_REDIRECT): it went on.
+  return s.run.passed() || (s.hook == "uplink" && s.run.redirected()) ? "allow" : "deny";
 }
 
 json stepJson(const runtime::HookStep& s) {

@@ -1,0 +1,317 @@
+// NodePort and external addresses from outside the cluster, in the kernel
+// (BPF_PROG_TEST_RUN): the node's uplink program (from_netdev) translates a
+// new connection to a backend, SNATs it to the node when the backend is on
+// another node (externalTrafficPolicy Cluster), keeps the client's address
+// and this node's endpoints only with Local (dropping when there is none),
+// and the replies are turned back where they pass first: the local backend's
+// from-pod program, or the uplink for a remote backend. The backend pod's
+// ingress policy judges the translated connection. Every returned packet is
+// checked: addresses, ports and checksums.
+#include <bpf/bpf.h>
+#include <gtest/gtest.h>
+
+#include <set>
+
+#include "codegen/codegen.h"
+#include "codegen/datapath/sluice_abi.h"
+#include "tests/datapath/datapath_util.h"
+#include "tests/testing/manifests.h"
+
+namespace sluice::datapath_test {
+namespace {
+
+const ir::L4Proto TCP = ir::L4Proto::TCP, UDP = ir::L4Proto::UDP;
+constexpr int kActOk = 0, kActShot = 2, kActRedirect = 7;
+const char* kClient = "203.0.113.9";  // outside the cluster: world
+const char* kN1 = "192.168.1.1";      // node n1's address (kTwoNodesThreeNamespaces)
+const char* kN2 = "192.168.2.1";
+const char* kWeb1 = "10.244.1.20";  // on n1
+const char* kWeb2 = "10.244.2.20";  // on n2
+
+std::string pods() {
+  std::string ports = "[{name: http, containerPort: 8080}]";
+  return testing::kTwoNodesThreeNamespaces + testing::podYaml("x", "web1", "n1", kWeb1, "app: web", ports) +
+         testing::podYaml("x", "web2", "n2", kWeb2, "app: web", ports);
+}
+
+// A NodePort service in x on port 80 -> 8080 with `nodePort`; `extra` adds spec fields.
+std::string nodePortService(const std::string& name, const std::string& ip, int nodePort, const std::string& extra,
+                            const std::string& endpoints) {
+  return "---\napiVersion: v1\nkind: Service\nmetadata: {name: " + name + ", namespace: x}\nspec:\n  type: NodePort\n"
+         "  clusterIP: " + ip + "\n  selector: {app: web}\n  ports: [{name: http, port: 80, targetPort: 8080, "
+         "nodePort: " + std::to_string(nodePort) + "}]\n" + extra +
+         "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: " + name +
+         "-1, namespace: x, labels: {kubernetes.io/service-name: " + name + "}}\naddressType: IPv4\n"
+         "ports: [{name: http, port: 8080, protocol: TCP}]\nendpoints:\n" + endpoints;
+}
+
+std::string endpoint(const std::string& ip, const std::string& node, const std::string& pod) {
+  return "- addresses: [" + ip + "]\n  conditions: {ready: true}\n  nodeName: " + node +
+         "\n  targetRef: {kind: Pod, name: " + pod + ", namespace: x}\n";
+}
+
+const std::string kBoth = endpoint(kWeb1, "n1", "web1") + endpoint(kWeb2, "n2", "web2");
+
+std::string services() {
+  return nodePortService("np", "10.96.0.20", 30080, "", kBoth) +
+         nodePortService("nplocal", "10.96.0.21", 30081, "  externalTrafficPolicy: Local\n", kBoth) +
+         nodePortService("npremote", "10.96.0.22", 30082, "  externalTrafficPolicy: Local\n",
+                         endpoint(kWeb2, "n2", "web2")) +
+         // An external address (no NodePort): the same uplink path.
+         "---\napiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: x}\nspec:\n  clusterIP: 10.96.0.23\n"
+         "  externalIPs: [198.51.100.7]\n  externalTrafficPolicy: Local\n  selector: {app: web}\n"
+         "  ports: [{name: http, port: 80, targetPort: 8080}]\n"
+         "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ext-1, namespace: x, labels: "
+         "{kubernetes.io/service-name: ext}}\naddressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\n"
+         "endpoints:\n" + kBoth;
+}
+
+// ---- packets ------------------------------------------------------------------
+
+uint16_t get16(const std::vector<uint8_t>& p, size_t at) { return uint16_t(p[at] << 8 | p[at + 1]); }
+std::string dotted(const std::vector<uint8_t>& p, size_t at) {
+  return std::to_string(p[at]) + "." + std::to_string(p[at + 1]) + "." + std::to_string(p[at + 2]) + "." +
+         std::to_string(p[at + 3]);
+}
+struct Parsed {
+  std::string src, dst;
+  uint16_t sport = 0, dport = 0;
+};
+Parsed parse(const std::vector<uint8_t>& p) {
+  Parsed r;
+  if (p.size() < 38) return r;
+  r.src = dotted(p, 26);
+  r.dst = dotted(p, 30);
+  r.sport = get16(p, 34);
+  r.dport = get16(p, 36);
+  return r;
+}
+uint32_t sum16(const uint8_t* d, size_t n, uint32_t sum = 0) {
+  for (size_t i = 0; i + 1 < n; i += 2) sum += uint32_t(d[i]) << 8 | d[i + 1];
+  if (n & 1) sum += uint32_t(d[n - 1]) << 8;
+  return sum;
+}
+bool folds(uint32_t sum) {
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return sum == 0xffff;
+}
+// IPv4 header and TCP/UDP (pseudo-header) checksums both right.
+::testing::AssertionResult ChecksumsValid(const std::vector<uint8_t>& p) {
+  if (p.size() < 34) return ::testing::AssertionFailure() << "short frame";
+  if (!folds(sum16(&p[14], 20))) return ::testing::AssertionFailure() << "bad IPv4 header checksum";
+  size_t l4 = 34, len = get16(p, 16) - 20;
+  if (p.size() < l4 + len) return ::testing::AssertionFailure() << "truncated";
+  uint32_t pseudo = sum16(&p[26], 8) + p[23] + uint32_t(len);
+  if (!folds(sum16(&p[l4], len, pseudo))) return ::testing::AssertionFailure() << "bad TCP/UDP checksum";
+  return ::testing::AssertionSuccess();
+}
+// A frame with correct checksums (buildPacket leaves L4 checksums at zero).
+std::vector<uint8_t> packet(const std::string& src, const std::string& dst, ir::L4Proto proto, uint16_t sport,
+                            uint16_t dport, bool syn = true) {
+  std::vector<uint8_t> p = runtime::buildPacket({*IpAddr::parse(src), *IpAddr::parse(dst), proto, sport, dport, syn});
+  size_t l4 = 34, len = p.size() - l4, at = l4 + (proto == TCP ? 16 : 6);
+  uint32_t sum = sum16(&p[l4], len, sum16(&p[26], 8) + uint8_t(proto) + uint32_t(len));
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  p[at] = uint8_t(~sum >> 8);
+  p[at + 1] = uint8_t(~sum);
+  return p;
+}
+
+// A packet the uplink sent on: passed to the stack, or routed by the program
+// itself (a source that is the node's address: see datapath_uplink.h).
+bool forwarded(const runtime::RunResult& r) { return r.ok && (r.action == kActOk || r.action == kActRedirect); }
+
+class NodePort : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    SLUICE_REQUIRE_ROOT();
+    ASSERT_TRUE(c.load(pods() + services() + extraManifests())) << c.diags.render();
+  }
+  virtual std::string extraManifests() { return ""; }
+
+  int uplink(const std::string& node) { return c.kernel->loaded(node)->programFd(codegen::kUplinkProgram); }
+  int podProgram(const std::string& node, const std::string& pod, ir::Direction dir) {
+    const ir::NodeProgram* np = c.kernel->program().findNode(node);
+    const ir::Endpoint* ep = np ? np->findEndpoint(pod) : nullptr;
+    return ep ? c.kernel->loaded(node)->programFd(codegen::programName(*np, *ep, dir)) : -1;
+  }
+  runtime::FlowTrace trace(const std::string& to, uint16_t port) {
+    runtime::FlowQuery q;
+    q.fromIp = *IpAddr::parse(kClient);
+    q.toIp = *IpAddr::parse(to);
+    q.port = port;
+    return c.kernel->trace(q);
+  }
+
+  LoadedCluster c;
+};
+
+// ---- translation ------------------------------------------------------------------
+
+TEST_F(NodePort, ClusterPolicyTranslatesToLocalAndRemoteBackends) {
+  int fd = uplink("n1");
+  ASSERT_GE(fd, 0) << "n1 has no uplink program";
+  std::set<std::string> seen;
+  for (uint16_t i = 0; i < 64 && seen.size() < 2; ++i) {
+    uint16_t sport = uint16_t(41000 + i);
+    runtime::RunResult r = runtime::runPacket(fd, packet(kClient, kN1, TCP, sport, 30080));
+    ASSERT_TRUE(forwarded(r)) << r.error << " action " << r.action;
+    EXPECT_EQ(r.outcome, uint32_t(SLUICE_OUT_NEW_ALLOWED));
+    EXPECT_NE(r.serviceId, 0u);
+    Parsed out = parse(r.packetOut);
+    EXPECT_EQ(out.dport, 8080);
+    EXPECT_TRUE(ChecksumsValid(r.packetOut));
+    if (out.dst == kWeb1) {
+      // Local backend: the client's address and port are kept.
+      EXPECT_EQ(out.src, kClient);
+      EXPECT_EQ(out.sport, sport);
+    } else {
+      // Remote backend: the source is this node, so replies return here.
+      EXPECT_EQ(out.dst, kWeb2);
+      EXPECT_EQ(out.src, kN1);
+      EXPECT_NE(out.sport, 0);
+    }
+    seen.insert(out.dst);
+  }
+  EXPECT_EQ(seen.size(), 2u) << "64 connections never reached both backends";
+}
+
+TEST_F(NodePort, LocalPolicyKeepsTheSourceAndOnlyLocalEndpoints) {
+  int fd = uplink("n1");
+  ASSERT_GE(fd, 0);
+  for (uint16_t i = 0; i < 32; ++i) {
+    uint16_t sport = uint16_t(42000 + i);
+    runtime::RunResult r = runtime::runPacket(fd, packet(kClient, kN1, TCP, sport, 30081));
+    ASSERT_EQ(r.action, kActOk) << r.error;
+    Parsed out = parse(r.packetOut);
+    EXPECT_EQ(out.dst, kWeb1) << "a remote endpoint was chosen under externalTrafficPolicy: Local";
+    EXPECT_EQ(out.src, kClient);
+    EXPECT_EQ(out.sport, sport);
+    EXPECT_EQ(out.dport, 8080);
+    EXPECT_TRUE(ChecksumsValid(r.packetOut));
+  }
+  // The external address of a Local service: the same.
+  runtime::RunResult r = runtime::runPacket(fd, packet(kClient, "198.51.100.7", TCP, 42100, 80));
+  ASSERT_EQ(r.action, kActOk) << r.error;
+  EXPECT_EQ(parse(r.packetOut).dst, kWeb1);
+  EXPECT_EQ(parse(r.packetOut).src, kClient);
+}
+
+TEST_F(NodePort, LocalPolicyWithoutLocalEndpointDrops) {
+  runtime::RunResult r = runtime::runPacket(uplink("n1"), packet(kClient, kN1, TCP, 43000, 30082));
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.action, kActShot);
+  EXPECT_EQ(r.outcome, uint32_t(SLUICE_OUT_SVC_DROPPED));
+  // n2 holds the endpoint: there it is served, to the local pod.
+  r = runtime::runPacket(uplink("n2"), packet(kClient, kN2, TCP, 43001, 30082));
+  ASSERT_EQ(r.action, kActOk) << r.error;
+  EXPECT_EQ(parse(r.packetOut).dst, kWeb2);
+  EXPECT_EQ(parse(r.packetOut).src, kClient);
+}
+
+TEST_F(NodePort, OtherTrafficOnTheUplinkIsUntouched) {
+  std::vector<uint8_t> in = packet(kClient, kN1, TCP, 44000, 22);  // ssh to the node
+  runtime::RunResult r = runtime::runPacket(uplink("n1"), in);
+  ASSERT_EQ(r.action, kActOk) << r.error;
+  EXPECT_EQ(r.serviceId, 0u);
+  EXPECT_EQ(r.packetOut, in);
+  // A NodePort on another node's address is that node's business.
+  in = packet(kClient, kN2, TCP, 44001, 30080);
+  r = runtime::runPacket(uplink("n1"), in);
+  ASSERT_EQ(r.action, kActOk) << r.error;
+  EXPECT_EQ(r.packetOut, in);
+}
+
+// ---- replies ------------------------------------------------------------------------
+
+TEST_F(NodePort, LocalBackendRepliesLeaveAsTheNodePort) {
+  uint16_t sport = 45000;
+  runtime::RunResult in = runtime::runPacket(uplink("n1"), packet(kClient, kN1, TCP, sport, 30081));
+  ASSERT_EQ(in.action, kActOk) << in.error;
+  // The pod's to-pod program admits the translated connection (no policy)...
+  runtime::RunResult admitted =
+      runtime::runPacket(podProgram("n1", "x/web1", ir::Direction::Ingress), in.packetOut);
+  ASSERT_TRUE(admitted.passed()) << admitted.error;
+  EXPECT_EQ(admitted.outcome, uint32_t(SLUICE_OUT_NEW_ALLOWED));
+  // ...and its from-pod program turns the reply back into the NodePort's.
+  runtime::RunResult reply = runtime::runPacket(podProgram("n1", "x/web1", ir::Direction::Egress),
+                                                packet(kWeb1, kClient, TCP, 8080, sport, false));
+  ASSERT_TRUE(forwarded(reply)) << reply.error << " action " << reply.action;
+  EXPECT_EQ(reply.outcome, uint32_t(SLUICE_OUT_REPLY));
+  Parsed out = parse(reply.packetOut);
+  EXPECT_EQ(out.src, kN1);
+  EXPECT_EQ(out.sport, 30081);
+  EXPECT_EQ(out.dst, kClient);
+  EXPECT_EQ(out.dport, sport);
+  EXPECT_TRUE(ChecksumsValid(reply.packetOut));
+  // The client's next packet is translated the same way (tracked).
+  runtime::RunResult next = runtime::runPacket(uplink("n1"), packet(kClient, kN1, TCP, sport, 30081, false));
+  ASSERT_EQ(next.action, kActOk);
+  EXPECT_EQ(next.outcome, uint32_t(SLUICE_OUT_ESTABLISHED));
+  EXPECT_EQ(parse(next.packetOut).dst, kWeb1);
+}
+
+TEST_F(NodePort, RemoteBackendRepliesAreTurnedBackOnTheUplink) {
+  int fd = uplink("n1");
+  // Find a connection that went to the remote backend (random choice).
+  for (uint16_t i = 0; i < 64; ++i) {
+    uint16_t sport = uint16_t(46000 + i);
+    for (ir::L4Proto proto : {TCP, UDP}) {
+      runtime::RunResult r = runtime::runPacket(fd, packet(kClient, kN1, proto, sport, 30080));
+      ASSERT_TRUE(forwarded(r)) << r.error;
+      Parsed out = parse(r.packetOut);
+      if (out.dst != kWeb2) continue;
+      ASSERT_EQ(out.src, kN1);
+      runtime::RunResult reply = runtime::runPacket(fd, packet(kWeb2, kN1, proto, 8080, out.sport, false));
+      ASSERT_TRUE(forwarded(reply)) << reply.error;
+      EXPECT_EQ(reply.outcome, uint32_t(SLUICE_OUT_REPLY));
+      Parsed back = parse(reply.packetOut);
+      EXPECT_EQ(back.src, kN1);
+      EXPECT_EQ(back.sport, 30080);
+      EXPECT_EQ(back.dst, kClient);
+      EXPECT_EQ(back.dport, sport);
+      EXPECT_TRUE(ChecksumsValid(reply.packetOut));
+      return;
+    }
+  }
+  FAIL() << "64 connections never reached the remote backend";
+}
+
+TEST_F(NodePort, TraceRunsTheUplinkThenTheBackend) {
+  runtime::FlowTrace t = trace(kN1, 30081);
+  ASSERT_TRUE(t.ok) << t.error;
+  EXPECT_TRUE(t.allowed) << explain(t);
+  EXPECT_EQ(t.service, "x/nplocal");
+  EXPECT_EQ(t.backend, std::string(kWeb1) + ":8080");
+  EXPECT_EQ(t.backendPod, "x/web1");
+  ASSERT_EQ(t.steps.size(), 2u) << explain(t);
+  EXPECT_EQ(t.steps[0].hook, "uplink");
+  EXPECT_EQ(t.steps[1].endpoint, "x/web1");
+}
+
+// ---- the backend pod's policy ------------------------------------------------------
+
+class NodePortPolicy : public NodePort {
+  // web pods accept other pods only: the world (a NodePort client) is denied.
+  std::string extraManifests() override {
+    return "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: pods-only, namespace: x}\n"
+           "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{namespaceSelector: {}}]}]\n";
+  }
+};
+
+TEST_F(NodePortPolicy, BackendIngressPolicyDeniesTheWorld) {
+  runtime::FlowTrace t = trace(kN1, 30081);
+  ASSERT_TRUE(t.ok) << t.error;
+  EXPECT_FALSE(t.allowed) << explain(t);
+  EXPECT_EQ(t.service, "x/nplocal");
+  ASSERT_EQ(t.steps.size(), 2u) << explain(t);
+  EXPECT_EQ(t.steps[1].endpoint, "x/web1");
+  EXPECT_EQ(t.steps[1].run.outcome, uint32_t(SLUICE_OUT_NEW_DENIED));
+  // Denied: no reply translation was set up for the pod's from-pod hook.
+  runtime::RunResult reply = runtime::runPacket(podProgram("n1", "x/web1", ir::Direction::Egress),
+                                                packet(kWeb1, kClient, TCP, 8080, 45500, false));
+  EXPECT_NE(reply.outcome, uint32_t(SLUICE_OUT_REPLY));
+}
+
+}  // namespace
+}  // namespace sluice::datapath_test
