@@ -51,6 +51,10 @@ LoadedNode& LoadedNode::operator=(LoadedNode&& o) noexcept {
   std::swap(obj_, o.obj_);
   std::swap(pinDir_, o.pinDir_);
   std::swap(programs_, o.programs_);
+  std::swap(services_, o.services_);
+  std::swap(servicesWritten_, o.servicesWritten_);
+  std::swap(backendsWritten_, o.backendsWritten_);
+  std::swap(serviceMapsRead_, o.serviceMapsRead_);
   return *this;
 }
 LoadedNode::~LoadedNode() {
@@ -276,6 +280,39 @@ std::vector<Key> mapKeys(int fd) {
   return keys;
 }
 
+
+template <class T>
+std::string rawBytes(const T& v) {
+  return std::string(reinterpret_cast<const char*>(&v), sizeof v);
+}
+template <class T>
+T fromBytes(const std::string& bytes) {
+  T v{};
+  std::memcpy(&v, bytes.data(), std::min(bytes.size(), sizeof v));
+  return v;
+}
+
+// A whole map, as key bytes -> value bytes.
+template <class Key, class Value>
+std::map<std::string, std::string> readMap(int fd) {
+  std::map<std::string, std::string> out;
+  for (const Key& k : mapKeys<Key>(fd)) {
+    Value v{};
+    if (bpf_map_lookup_elem(fd, &k, &v) == 0) out[rawBytes(k)] = rawBytes(v);
+  }
+  return out;
+}
+
+// Writes k -> v unless `written` says the map holds exactly that already.
+template <class Key, class Value>
+bool writeIfChanged(int fd, std::map<std::string, std::string>& written, const Key& k, const Value& v) {
+  std::string kb = rawBytes(k), vb = rawBytes(v);
+  auto it = written.find(kb);
+  if (it != written.end() && it->second == vb) return true;
+  if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0) return false;
+  written[kb] = std::move(vb);
+  return true;
+}
 }  // namespace
 
 const LoadedNode::ServiceSlot* LoadedNode::serviceSlot(uint32_t serviceId) const {
@@ -292,14 +329,20 @@ bool LoadedNode::syncServices(const ir::NodeProgram& node, std::string& error) {
   FrontendFlags addresses;
   std::vector<BackendSet> sets = backendSets(node, addresses);
 
+  if (!serviceMapsRead_) {
+    servicesWritten_ = readMap<sluice_svc_key, sluice_svc_value>(svcFd);
+    backendsWritten_ = readMap<sluice_be_key, sluice_be_value>(beFd);
+    serviceMapsRead_ = true;
+  }
+
   // What is there now: a frontend keeps its id, so a connection tracked or an
   // affinity pinned under it stays with the same backend set.
   std::map<sluice_svc_key, uint32_t, FrontendLess> currentIds;
-  std::vector<sluice_svc_key> current = mapKeys<sluice_svc_key>(svcFd);
   uint32_t maxId = 0;
-  for (const auto& k : current) {
-    sluice_svc_value v{};
-    if (bpf_map_lookup_elem(svcFd, &k, &v) != 0 || k.proto == 0) continue;
+  for (const auto& [kb, vb] : servicesWritten_) {
+    auto k = fromBytes<sluice_svc_key>(kb);
+    if (k.proto == 0) continue;  // an address entry, not a frontend
+    auto v = fromBytes<sluice_svc_value>(vb);
     currentIds[k] = v.service_id;
     maxId = std::max(maxId, v.service_id);
   }
@@ -326,30 +369,43 @@ bool LoadedNode::syncServices(const ir::NodeProgram& node, std::string& error) {
   for (const auto& set : sets)
     for (uint32_t slot = 0; slot < set.value.backend_count; ++slot) {
       sluice_be_key k{set.value.service_id, slot};
-      if (bpf_map_update_elem(beFd, &k, &set.backends[slot], BPF_ANY) != 0) return fail("the backend map");
+      if (!writeIfChanged(beFd, backendsWritten_, k, set.backends[slot])) return fail("the backend map");
     }
-  std::set<sluice_svc_key, FrontendLess> wanted;
+  std::set<std::string> wanted;
   for (const auto& [k, flags] : addresses) {
     sluice_svc_value v{};
     v.flags = flags;
-    if (bpf_map_update_elem(svcFd, &k, &v, BPF_ANY) != 0) return fail("the service map");
-    wanted.insert(k);
+    if (!writeIfChanged(svcFd, servicesWritten_, k, v)) return fail("the service map");
+    wanted.insert(rawBytes(k));
   }
   std::map<uint32_t, uint32_t> wantedCounts;
   services_.clear();
   for (const auto& set : sets) {
     for (const auto& fe : set.frontends) {
-      if (bpf_map_update_elem(svcFd, &fe, &set.value, BPF_ANY) != 0) return fail("the service map");
-      wanted.insert(fe);
+      if (!writeIfChanged(svcFd, servicesWritten_, fe, set.value)) return fail("the service map");
+      wanted.insert(rawBytes(fe));
     }
     wantedCounts[set.value.service_id] = set.value.backend_count;
     services_[set.value.service_id] = set.slot;
   }
-  for (const auto& k : current)
-    if (!wanted.count(k)) bpf_map_delete_elem(svcFd, &k);
-  for (const auto& k : mapKeys<sluice_be_key>(beFd)) {
-    auto it = wantedCounts.find(k.service_id);
-    if (it == wantedCounts.end() || k.slot >= it->second) bpf_map_delete_elem(beFd, &k);
+  for (auto it = servicesWritten_.begin(); it != servicesWritten_.end();) {
+    if (wanted.count(it->first)) {
+      ++it;
+      continue;
+    }
+    auto k = fromBytes<sluice_svc_key>(it->first);
+    bpf_map_delete_elem(svcFd, &k);
+    it = servicesWritten_.erase(it);
+  }
+  for (auto it = backendsWritten_.begin(); it != backendsWritten_.end();) {
+    auto k = fromBytes<sluice_be_key>(it->first);
+    auto count = wantedCounts.find(k.service_id);
+    if (count != wantedCounts.end() && k.slot < count->second) {
+      ++it;
+      continue;
+    }
+    bpf_map_delete_elem(beFd, &k);
+    it = backendsWritten_.erase(it);
   }
   return true;
 }

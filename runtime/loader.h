@@ -50,7 +50,8 @@ class LoadedNode {
   // Replaces the IP cache's contents with the node's table.
   bool syncIpcache(const ir::NodeProgram& node, std::string& error);
   // Makes the service maps (sluice_svc_v1, sluice_be_v1) say what the node's
-  // service table says, in place: programs keep running, a frontend keeps its
+  // service table says, in place, writing only the entries that differ:
+  // programs keep running, a frontend keeps its
   // service id across syncs (and program generations: ids are read back from
   // the pinned map), so tracked connections and affinity stay meaningful.
   bool syncServices(const ir::NodeProgram& node, std::string& error);
@@ -73,6 +74,14 @@ class LoadedNode {
   std::string pinDir_;
   std::vector<ProgramStats> programs_;
   std::map<uint32_t, ServiceSlot> services_;
+  // What the service maps hold (raw key bytes -> raw value bytes), as this
+  // node last wrote them, so that a sync writes and deletes only what changed
+  // (a backend change is then a few map writes at any number of services).
+  // Read from the pinned maps by the first sync: another generation, or a
+  // process before a restart, may have written them. One LoadedNode writes a
+  // node's maps at a time.
+  std::map<std::string, std::string> servicesWritten_, backendsWritten_;
+  bool serviceMapsRead_ = false;
 };
 
 }  // namespace sluice::runtime
