@@ -280,6 +280,8 @@ void NetnsCluster::wireFabric() {
   for (Node* n : {&a, &b}) {
     runCommandOrThrow({"ip", "-n", n->netns, "addr", "add", n->ip + "/24", "dev", n->fabricIf});
     runCommandOrThrow({"ip", "-n", n->netns, "link", "set", n->fabricIf, "up"});
+    runInNetns(n->netnsPath, [&] { n->fabricIfindex = static_cast<int>(if_nametoindex(n->fabricIf.c_str())); });
+    if (n->fabricIfindex == 0) throw std::runtime_error("cannot find the ifindex of " + n->fabricIf);
   }
   // Pod routes: a node's podCidr as one route, otherwise one /32 per pod
   // (including pods added before the second node existed).
@@ -306,6 +308,8 @@ const NetnsCluster::Pod& NetnsCluster::addPod(const std::string& nodeName, const
   const Node& n = node(nodeName);
   for (const auto& p : pods_)
     if (p->name == name) throw std::invalid_argument("duplicate pod " + name);
+  for (const auto& o : outside_)
+    if (o->name == name) throw std::invalid_argument("pod " + name + " has an outside client's name");
   uint32_t addr = 0;
   if (!parseIp4(podIp, addr)) throw std::invalid_argument("not an IPv4 address: " + podIp);
   if (!n.podCidr.empty() && !cidrContains(n.podCidr, podIp))
@@ -361,6 +365,74 @@ const NetnsCluster::Pod& NetnsCluster::addPod(const std::string& nodeName, const
   for (const auto& other : nodes_)
     if (other->name != nodeName) routePodFrom(*other, p);
   return p;
+}
+
+const NetnsCluster::OutsideClient& NetnsCluster::addOutsideClient(const std::string& name,
+                                                                  const std::string& clientIp,
+                                                                  const std::string& via) {
+  const Node& home = node(via);
+  if (nodes_.size() != 2) throw std::logic_error("addOutsideClient: add both nodes first");
+  for (const auto& o : outside_)
+    if (o->name == name) throw std::invalid_argument("duplicate outside client " + name);
+  for (const auto& p : pods_)
+    if (p->name == name) throw std::invalid_argument("outside client " + name + " has a pod's name");
+  std::string prefix = ip4Prefix24(clientIp);
+  if (clientIp == prefix + ".1" || clientIp == prefix + ".0" || clientIp == prefix + ".255")
+    throw std::invalid_argument("outside client " + name + ": " + clientIp + " is the gateway or not a host");
+  if (prefix == ip4Prefix24(home.ip)) throw std::invalid_argument("outside client " + name + " is on the fabric's /24");
+  for (const auto& o : outside_)
+    if (ip4Prefix24(o->ip) == prefix) throw std::invalid_argument("outside client " + name + " shares " + o->name + "'s /24");
+
+  auto client = std::make_unique<OutsideClient>();
+  client->name = name;
+  client->ip = clientIp;
+  client->gatewayIp = prefix + ".1";
+  client->via = via;
+  client->index = static_cast<int>(outside_.size());
+  client->nodeIf = "out" + ifTag_ + std::to_string(client->index);
+  client->netns = addNetns("o-" + name);
+  client->netnsPath = netnsPathOf(client->netns);
+  setSysctls(client->netnsPath, /*forwarding=*/false);
+
+  const OutsideClient& c = *client;
+  runCommandOrThrow({"ip", "link", "add", c.nodeIf, "netns", home.netns, "type", "veth", "peer", "name", c.clientIf,
+                     "netns", c.netns});
+  runCommandOrThrow({"ip", "-n", home.netns, "addr", "add", c.gatewayIp + "/24", "dev", c.nodeIf});
+  runCommandOrThrow({"ip", "-n", home.netns, "link", "set", c.nodeIf, "up"});
+  runCommandOrThrow({"ip", "-n", c.netns, "addr", "add", clientIp + "/24", "dev", c.clientIf});
+  runCommandOrThrow({"ip", "-n", c.netns, "link", "set", c.clientIf, "up"});
+  runCommandOrThrow({"ip", "-n", c.netns, "route", "add", "default", "via", c.gatewayIp, "dev", c.clientIf});
+  for (const auto& other : nodes_)
+    if (other->name != via)
+      runCommandOrThrow({"ip", "-n", other->netns, "route", "add", prefix + ".0/24", "via", home.ip, "dev",
+                         other->fabricIf});
+  runInNetns(home.netnsPath, [&] { client->nodeIfindex = static_cast<int>(if_nametoindex(c.nodeIf.c_str())); });
+  if (client->nodeIfindex == 0) throw std::runtime_error("cannot find the ifindex of " + c.nodeIf);
+  outside_.push_back(std::move(client));
+  return *outside_.back();
+}
+
+const NetnsCluster::OutsideClient& NetnsCluster::outsideClient(const std::string& name) const {
+  for (const auto& o : outside_)
+    if (o->name == name) return *o;
+  throw std::invalid_argument("no outside client named " + name);
+}
+
+std::vector<NetnsCluster::Uplink> NetnsCluster::uplinkIfs(const std::string& nodeName) const {
+  const Node& n = node(nodeName);
+  std::vector<Uplink> out;
+  if (!n.fabricIf.empty()) out.push_back({n.fabricIf, n.fabricIfindex});
+  for (const auto& o : outside_)
+    if (o->via == nodeName) out.push_back({o->nodeIf, o->nodeIfindex});
+  return out;
+}
+
+const std::string& NetnsCluster::clientNetnsPath(const std::string& name) const {
+  for (const auto& p : pods_)
+    if (p->name == name) return p->netnsPath;
+  for (const auto& o : outside_)
+    if (o->name == name) return o->netnsPath;
+  throw std::invalid_argument("no pod or outside client named " + name);
 }
 
 const NetnsCluster::Node& NetnsCluster::node(const std::string& name) const {

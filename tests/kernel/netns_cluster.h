@@ -18,11 +18,22 @@
 // - Between nodes: the fabric veth pair, addresses nodeIp/24 (ARP as usual).
 //   Node A routes every pod of node B via node B's IP: the node's podCidr if one
 //   was given to addNode, else one /32 per pod.
+// - Outside clients (addOutsideClient): a namespace outside the cluster, joined
+//   by a veth to one node like a machine on that node's LAN:
+//
+//     client ns                 node ns A                  node ns B
+//     eth0 192.168.78.2/24 ──veth── out<tag><i> 192.168.78.1/24
+//     default via 192.168.78.1                             192.168.78.0/24 via 192.168.77.1
+//
+//   Node A is the client's router, so the client reaches every node address
+//   (and whatever else node A routes); node B routes the client's /24 via
+//   node A. The node's end and the fabric veth are the node's uplinks
+//   (uplinkIfs), where a NodePort program goes.
 // - ip_forward=1 in node namespaces (0 in pods), rp_filter=0 everywhere; IPv6
 //   disabled by default, so that the tc hooks only see the IPv4 traffic a test
 //   sends (no RS/DAD/MLD noise).
 //
-// Names: namespaces are `slt<pid>.<pidns>-<n>-n-<node>` and `...-p-<pod>`
+// Names: namespaces are `slt<pid>.<pidns>-<n>-n-<node>`, `...-p-<pod>` and `...-o-<client>`
 // (<pidns> = inode of our pid namespace, so a later process can safely tell the
 // leftovers of dead processes: cleanupStale()); interface names use a short tag
 // `<pid%10000><n%100>` (≤ 15 chars). Interfaces are created directly inside
@@ -104,7 +115,28 @@ class NetnsCluster {
     std::string netns;    // namespace name (ip netns list)
     std::string netnsPath;
     std::string fabricIf;  // the node's end of the fabric veth ("" until 2 nodes)
+    int fabricIfindex = 0;
     int index = 0;
+  };
+
+  // A machine outside the cluster, behind one node (see the topology above).
+  struct OutsideClient {
+    std::string name;
+    std::string ip;         // e.g. 192.168.78.2
+    std::string gatewayIp;  // the node's address on the client's /24 (<prefix>.1)
+    std::string via;        // the node it is attached to
+    std::string netns;
+    std::string netnsPath;
+    std::string nodeIf;     // the node's end of the veth (one of the node's uplinks)
+    int nodeIfindex = 0;    // its ifindex in the node's namespace
+    std::string clientIf = "eth0";
+    int index = 0;
+  };
+
+  // A node's interface towards the rest of the world, in the node's namespace.
+  struct Uplink {
+    std::string name;
+    int ifindex = 0;
   };
 
   struct Pod {
@@ -135,8 +167,19 @@ class NetnsCluster {
   // Adds a pod namespace attached to `node` (see the topology above).
   const Pod& addPod(const std::string& node, const std::string& name, const std::string& podIp);
 
+  // Adds a client outside the cluster whose router is node `via`: clientIp/24
+  // on its side, <prefix>.1/24 on the node's (the /24 must not be the fabric's
+  // or another client's). Both nodes must exist.
+  const OutsideClient& addOutsideClient(const std::string& name, const std::string& clientIp,
+                                        const std::string& via);
+
   const Node& node(const std::string& name) const;
   const Pod& pod(const std::string& name) const;
+  const OutsideClient& outsideClient(const std::string& name) const;
+  // The node's uplinks: the fabric veth and its outside clients' veths.
+  std::vector<Uplink> uplinkIfs(const std::string& node) const;
+  // A pod's or an outside client's namespace: where the probes of traffic.h run.
+  const std::string& clientNetnsPath(const std::string& podOrClient) const;
   std::vector<std::string> nodeNames() const;  // in the order added
   std::vector<std::string> podNames() const;   // in the order added
 
@@ -197,6 +240,7 @@ class NetnsCluster {
   std::map<std::string, int> nsFds_;
   std::vector<std::unique_ptr<Node>> nodes_;
   std::vector<std::unique_ptr<Pod>> pods_;
+  std::vector<std::unique_ptr<OutsideClient>> outside_;
   bool destroyed_ = false;
 };
 

@@ -226,6 +226,36 @@ TEST_F(NetnsClusterTest, EphemeralListenPort) {
   EXPECT_EQ(server->accepted(), 1u);
 }
 
+TEST_F(NetnsClusterTest, OutsideClientReachesBothNodesAndIsAnswered) {
+  const auto& out = cluster->addOutsideClient("out", "192.168.78.2", "node-a");
+  EXPECT_EQ(out.gatewayIp, "192.168.78.1");
+  EXPECT_EQ(NetnsCluster::listNetns(cluster->netnsPrefix()).size(), 7u);
+  // Uplinks: node-a's fabric veth and the client's veth; node-b's fabric veth.
+  auto a = cluster->uplinkIfs("node-a");
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].name, cluster->node("node-a").fabricIf);
+  EXPECT_EQ(a[1].name, out.nodeIf);
+  EXPECT_GT(a[1].ifindex, 0);
+  ASSERT_EQ(cluster->uplinkIfs("node-b").size(), 1u);
+  // Both node addresses, and a pod of each node (node-b routes the client's
+  // /24 back through node-a), over TCP and UDP.
+  std::string nodeA = runCommandOrThrow({"ip", "-n", cluster->node("node-a").netns, "-o", "addr"});
+  EXPECT_NE(nodeA.find("192.168.78.1/24"), std::string::npos) << nodeA;
+  for (const char* pod : {"a1", "b1"}) {
+    auto tcp = tcpListen(*cluster, pod, 80);
+    auto udp = udpListen(*cluster, pod, 53);
+    EXPECT_EQ(tcpConnect(*cluster, "out", cluster->podIp(pod), 80), TcpResult::Connected) << pod;
+    EXPECT_TRUE(udpExchange(*cluster, "out", cluster->podIp(pod), 53)) << pod;
+    ASSERT_TRUE(tcp->waitForAccepted(1));
+    EXPECT_EQ(tcp->peers(), std::vector<std::string>{"192.168.78.2"}) << pod << " saw the client's own address";
+  }
+  for (const char* node : {"192.168.77.1", "192.168.77.2"})
+    EXPECT_EQ(tcpConnect(*cluster, "out", node, 9), TcpResult::Refused) << node << " answers (nothing listens)";
+  EXPECT_THROW(cluster->addOutsideClient("other", "192.168.78.3", "node-b"), std::invalid_argument)
+      << "a second client on the same /24";
+  EXPECT_THROW(cluster->addOutsideClient("a1", "192.168.79.2", "node-b"), std::invalid_argument) << "a pod's name";
+}
+
 // ---- without the fixture -----------------------------------------------------------
 
 TEST(NetnsClusterLifecycle, DestroyLeavesNoNamespacesOrLinks) {
@@ -252,6 +282,25 @@ TEST(NetnsClusterLifecycle, DestroyLeavesNoNamespacesOrLinks) {
   std::string links = runCommandOrThrow({"ip", "-o", "link", "show"});
   EXPECT_EQ(links.find("lxc" + tag), std::string::npos) << links;
   EXPECT_EQ(links.find("fab" + tag), std::string::npos) << links;
+}
+
+TEST(NetnsClusterLifecycle, OutsideClientsAreRemovedToo) {
+  ASSERT_EQ(geteuid(), 0u) << "kernel tests must run as root (they fail instead of skipping)";
+  std::string prefix, tag;
+  try {
+    NetnsCluster c;
+    prefix = c.netnsPrefix();
+    tag = c.ifTag();
+    c.addNode("n1", "192.168.78.1");
+    c.addNode("n2", "192.168.78.2");
+    c.addOutsideClient("o", "192.168.79.2", "n2");
+    EXPECT_EQ(NetnsCluster::listNetns(prefix).size(), 3u);
+    throw std::runtime_error("a failing test body");
+  } catch (const std::runtime_error&) {
+  }
+  EXPECT_TRUE(NetnsCluster::listNetns(prefix).empty());
+  std::string links = runCommandOrThrow({"ip", "-o", "link", "show"});
+  EXPECT_EQ(links.find("out" + tag), std::string::npos) << links;
 }
 
 TEST(NetnsClusterLifecycle, CleansUpWhenTheTestBodyThrows) {

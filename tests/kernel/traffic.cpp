@@ -186,6 +186,11 @@ bool TcpEchoServer::waitForAccepted(uint64_t n, milliseconds timeout) const {
   return true;
 }
 
+std::vector<std::string> TcpEchoServer::peers() const {
+  std::lock_guard<std::mutex> lock(peersMu_);
+  return peers_;
+}
+
 void TcpEchoServer::stop() {
   if (thread_.joinable()) {
     wake(wakeFds_);
@@ -210,11 +215,17 @@ void TcpEchoServer::loop() {
     std::vector<int> keep;  // the connections that stay, then the new ones
     if (fds[1].revents & POLLIN) {
       for (;;) {
-        int c = accept4(listenFd_, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        sockaddr_in peer{};
+        socklen_t peerLen = sizeof peer;
+        int c = accept4(listenFd_, reinterpret_cast<sockaddr*>(&peer), &peerLen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (c < 0) break;
         int one = 1;
         setsockopt(c, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
         keep.push_back(c);
+        {
+          std::lock_guard<std::mutex> lock(peersMu_);
+          peers_.push_back(ipToString(peer.sin_addr.s_addr));
+        }
         ++accepted_;
       }
     }
@@ -247,7 +258,7 @@ std::unique_ptr<TcpEchoServer> tcpListen(const NetnsCluster& cluster, const std:
 
 TcpResult tcpConnect(const NetnsCluster& cluster, const std::string& fromPod, const std::string& toIp,
                      uint16_t port, milliseconds timeout) {
-  FdGuard fd{socketInNetns(cluster.podNetnsPath(fromPod), AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)};
+  FdGuard fd{socketInNetns(cluster.clientNetnsPath(fromPod), AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)};
   return connectWithTimeout(fd.fd, toIp, port, timeout);
 }
 
@@ -260,7 +271,7 @@ constexpr size_t kSessionMsg = 16;  // "seq%012llu\n"
 TcpSession::TcpSession(const NetnsCluster& cluster, const std::string& fromPod, const std::string& toIp,
                        uint16_t port, milliseconds interval, milliseconds exchangeTimeout,
                        milliseconds connectTimeout) {
-  fd_ = socketInNetns(cluster.podNetnsPath(fromPod), AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+  fd_ = socketInNetns(cluster.clientNetnsPath(fromPod), AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   stats_.connect = connectWithTimeout(fd_, toIp, port, connectTimeout);
   if (stats_.connect != TcpResult::Connected) {
     closeFd(fd_);
@@ -374,6 +385,11 @@ UdpEchoServer::UdpEchoServer(const NetnsCluster& cluster, const std::string& pod
 
 UdpEchoServer::~UdpEchoServer() { stop(); }
 
+std::vector<std::string> UdpEchoServer::peers() const {
+  std::lock_guard<std::mutex> lock(peersMu_);
+  return peers_;
+}
+
 void UdpEchoServer::stop() {
   if (thread_.joinable()) {
     wake(wakeFds_);
@@ -398,6 +414,10 @@ void UdpEchoServer::loop() {
       socklen_t len = sizeof from;
       ssize_t n = recvfrom(fd_, buf, sizeof buf, 0, reinterpret_cast<sockaddr*>(&from), &len);
       if (n < 0) break;
+      {
+        std::lock_guard<std::mutex> lock(peersMu_);
+        peers_.push_back(ipToString(from.sin_addr.s_addr));
+      }
       ++datagrams_;
       sendto(fd_, buf, static_cast<size_t>(n), MSG_DONTWAIT, reinterpret_cast<sockaddr*>(&from), len);
     }
@@ -411,7 +431,7 @@ std::unique_ptr<UdpEchoServer> udpListen(const NetnsCluster& cluster, const std:
 
 UdpResult udpProbe(const NetnsCluster& cluster, const std::string& fromPod, const std::string& toIp,
                    uint16_t port, milliseconds timeout) {
-  FdGuard fd{socketInNetns(cluster.podNetnsPath(fromPod), AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)};
+  FdGuard fd{socketInNetns(cluster.clientNetnsPath(fromPod), AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)};
   sockaddr_in a = makeAddr(toIp, port);
   if (connect(fd.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     std::fprintf(stderr, "udp connect %s:%u: %s\n", toIp.c_str(), port, std::strerror(errno));
@@ -521,7 +541,7 @@ std::optional<SctpArrival> sctpInitArrival(const NetnsCluster& cluster, const st
   // IPPROTO_SCTP socket open the kernel also stops answering "protocol unreachable".
   FdGuard rx{socketInNetns(cluster.podNetnsPath(observePod), AF_INET, SOCK_RAW | SOCK_NONBLOCK,
                            IPPROTO_SCTP)};
-  FdGuard tx{socketInNetns(cluster.podNetnsPath(fromPod), AF_INET, SOCK_RAW | SOCK_NONBLOCK,
+  FdGuard tx{socketInNetns(cluster.clientNetnsPath(fromPod), AF_INET, SOCK_RAW | SOCK_NONBLOCK,
                            IPPROTO_SCTP)};
   uint32_t tag = randomU32() | 1;
   auto srcPort = static_cast<uint16_t>(32768 + randomU32() % 28000);

@@ -47,6 +47,9 @@ class TcpEchoServer {
 
   uint16_t port() const { return port_; }  // the bound port (useful with port 0)
   uint64_t accepted() const { return accepted_; }
+  // The source address of every accepted connection, in order: what the
+  // server saw after any translation on the way (a NodePort's SNAT, say).
+  std::vector<std::string> peers() const;
   // The client sees "connected" before this server's thread accept()s:
   // waits until at least n connections were accepted in total.
   bool waitForAccepted(uint64_t n, milliseconds timeout = milliseconds(2000)) const;
@@ -58,6 +61,8 @@ class TcpEchoServer {
   int wakeFds_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::atomic<uint64_t> accepted_{0};
+  mutable std::mutex peersMu_;
+  std::vector<std::string> peers_;
   std::thread thread_;
 };
 
@@ -127,6 +132,7 @@ class UdpEchoServer {
 
   uint16_t port() const { return port_; }
   uint64_t datagrams() const { return datagrams_; }
+  std::vector<std::string> peers() const;  // the source address of every datagram, in order
   void stop();
 
  private:
@@ -135,6 +141,8 @@ class UdpEchoServer {
   int wakeFds_[2] = {-1, -1};
   uint16_t port_ = 0;
   std::atomic<uint64_t> datagrams_{0};
+  mutable std::mutex peersMu_;
+  std::vector<std::string> peers_;
   std::thread thread_;
 };
 
