@@ -159,7 +159,8 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   Function* getProto = m->getFunction("sluice_flow_proto");
   Function* getPort = m->getFunction("sluice_flow_port");
   Function* uplink = m->getFunction("sluice_dp_uplink");
-  if (!fast || !begin || !finish || !uplink || !getIdentity || !getAddr || !getProto || !getPort) {
+  Function* uplinkNew = m->getFunction("sluice_dp_uplink_new");
+  if (!fast || !begin || !finish || !uplink || !uplinkNew || !getIdentity || !getAddr || !getProto || !getPort) {
     diags.error({}, object, "", "the embedded datapath bitcode lacks its entry points (a build problem)");
     return out;
   }
@@ -270,7 +271,8 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   // signatures: the kernel checks each call against the BTF of the
   // declared parameters, and dead-argument elimination would leave a
   // register unset or the BTF describing parameters that no longer exist.
-  llvm::appendToCompilerUsed(*m, {begin, finish});
+  // The uplink program's new-connection path is one too (datapath_uplink.h says why).
+  llvm::appendToCompilerUsed(*m, {begin, finish, uplinkNew});
 
   if (options.keepLlvmIr) {
     llvm::raw_string_ostream os(out.llvmIr);
@@ -279,7 +281,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   target.optimize(*m);
   for (const char* list : {"llvm.used", "llvm.compiler.used"})
     if (auto* used = m->getGlobalVariable(list)) used->eraseFromParent();
-  for (Function* f : {begin, finish})
+  for (Function* f : {begin, finish, uplinkNew})
     if (f->use_empty()) f->eraseFromParent();  // no program: nothing may be left in .text
   // An unused global function must go (after optimization has dropped the
   // library functions that called it): in an object with no program (a node

@@ -228,6 +228,9 @@ struct ServicePort {
   // nodes have usable endpoints. Such traffic is dropped, not rejected
   // (KEP-2086, kube-proxy). Not printed: the IR text stays as it was.
   bool internalEndpointsElsewhere = false;
+  // Likewise for `externalBackends` under externalTrafficPolicy Local: a
+  // NodePort / external client of this node is dropped, not rejected.
+  bool externalEndpointsElsewhere = false;
 };
 
 struct Service {

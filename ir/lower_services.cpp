@@ -127,6 +127,9 @@ std::vector<Service> lowerServices(const LowerContext& ctx, const std::string& n
       p.internalEndpointsElsewhere = p.backends.empty() && svc.internalTrafficPolicy == TrafficPolicy::Local &&
                                      !usable(candidates, false).empty();
       p.externalBackends = usable(candidates, svc.externalTrafficPolicy == TrafficPolicy::Local);
+      p.externalEndpointsElsewhere = p.externalBackends.empty() &&
+                                     svc.externalTrafficPolicy == TrafficPolicy::Local &&
+                                     !usable(candidates, false).empty();
       s.ports.push_back(std::move(p));
     }
     out.push_back(std::move(s));

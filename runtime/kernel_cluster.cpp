@@ -257,7 +257,8 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
         t.ok = false;
         t.error = s.run.error;
       }
-      t.allowed = s.run.passed() || s.run.redirected();
+      // A routed packet is redirected too; a reject goes back out of the uplink.
+      t.allowed = (s.run.passed() || s.run.redirected()) && s.run.outcome != SLUICE_OUT_REJECTED;
       if (s.run.ok) noteService(t, *via, s.run, packet, dst);
       s.explanation = !s.run.serviceId ? "passed: not a NodePort or external address of a service"
                       : t.allowed      ? "translated to backend " + t.backend

@@ -236,8 +236,10 @@ std::vector<BackendSet> backendSets(const ir::NodeProgram& node, FrontendFlags& 
                                     uint16_t(uplink && b.local ? SLUICE_BE_LOCAL : 0)});
         uint16_t flags = 0;
         if (svc.clientIPAffinity) flags |= SLUICE_SVC_AFFINITY;
-        // The uplink drops what it cannot serve (it has no reject path yet).
-        if (!uplink && set.backends.empty() && !port.internalEndpointsElsewhere) flags |= SLUICE_SVC_REJECT;
+        // No endpoint anywhere: answered (TCP RST / ICMP), as kube-proxy does.
+        // Endpoints only on other nodes under a Local traffic policy: dropped.
+        bool elsewhere = uplink ? port.externalEndpointsElsewhere : port.internalEndpointsElsewhere;
+        if (set.backends.empty() && !elsewhere) flags |= SLUICE_SVC_REJECT;
         if (uplink && svc.externalTrafficPolicy == TrafficPolicy::Cluster) flags |= SLUICE_SVC_SNAT;
         set.value.backend_count = uint16_t(std::min<size_t>(set.backends.size(), 0xffff));
         set.value.flags = flags;

@@ -33,7 +33,8 @@ struct RunResult {
   std::vector<uint8_t> packetOut;  // the packet as the program left it (translated, or a reject answer)
   uint32_t durationNs = 0;  // average per run, from the kernel
   bool passed() const { return ok && action == 0; }
-  bool redirected() const { return ok && action == 7; }  // TC_ACT_REDIRECT: a reject sent back to the pod
+  // TC_ACT_REDIRECT: a reject sent back to its client, or a packet the uplink routed itself.
+  bool redirected() const { return ok && action == 7; }
 };
 
 RunResult runPacket(int progFd, const std::vector<uint8_t>& packet, uint32_t repeat = 1);

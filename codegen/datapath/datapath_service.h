@@ -87,7 +87,7 @@ static __always_inline struct sluice_be_value *choose_backend(const struct sluic
   return be;
 }
 
-/* ---- rejecting: the answer is built in place and sent back into the pod -------- */
+/* ---- rejecting: the answer is built in place and sent back the way the question came -- */
 
 static __always_inline __u16 csum_fold(__s64 partial) {
   __u32 s = (__u32)partial;
@@ -96,11 +96,14 @@ static __always_inline __u16 csum_fold(__s64 partial) {
   return (__u16)~s;
 }
 
-/* The packet goes to the peer of the interface it came in on: straight into
- * the client pod, past this veth's to-pod hook (the answer is the service's,
- * not a connection the pod's ingress policy should judge). */
+/* From a pod, the answer goes to the peer of the interface it came in on:
+ * straight into the client pod, past this veth's to-pod hook (the answer is
+ * the service's, not a connection the pod's ingress policy should judge).
+ * From the uplink, it leaves by the interface the question came in on, to
+ * the neighbour that sent it (the MACs are swapped): a client behind a router
+ * is answered through that router, with no route lookup. */
 static __always_inline int send_back(struct __sk_buff *skb, const struct sluice_flow *f) {
-  int act = sluice_redirect_peer(skb->ifindex, 0);
+  int act = f->direction == SLUICE_DIR_UPLINK ? bpf_redirect(skb->ifindex, 0) : sluice_redirect_peer(skb->ifindex, 0);
   return leave(skb, f, SLUICE_OUT_REJECTED, act);
 }
 

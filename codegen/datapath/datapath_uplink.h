@@ -15,6 +15,9 @@
  *     this node (and a port that keeps the reply tuple unique), so the replies
  *     come back through this node's uplink, where this program's entry turns
  *     them back. With Local the runtime lists this node's endpoints only.
+ * A frontend without any endpoint is answered like a closed port (TCP RST,
+ * ICMP port unreachable) back out of the uplink; Local with endpoints on
+ * other nodes only is dropped (both as kube-proxy does).
  * Packets whose source becomes this node's address are routed by the program
  * (SLUICE_NAT_ROUTE): the stack would drop them as martians (a local source
  * arriving on an interface).
@@ -71,18 +74,25 @@ static __always_inline __u16 snat_reserve(__u32 backend, __u16 bport, __u32 node
 /* A new connection from outside to an uplink frontend. f holds the parsed
  * tuple (scope SLUICE_CT_UPLINK). Returns a TC action, or SLUICE_DP_DECIDE
  * with `to` (and `route`) set: the caller rewrites the packet, one rewrite
- * site for new and tracked packets (code size is per-node compile time). */
-static __always_inline int uplink_new(struct __sk_buff *skb, struct sluice_flow *f, struct nat_tuple *to,
-                                      __u32 *route) {
+ * site for new and tracked packets (code size is per-node compile time).
+ * A BPF subprogram, not inlined: its locals (the reject's answer headers, the
+ * tracking entries) then stay off the program's own frame, and the chain
+ * program -> sluice_global_route_out stays within the 512-byte stack (inlined
+ * with the reject, it was 528). */
+DP_SUBPROG int sluice_dp_uplink_new(struct __sk_buff *skb, struct sluice_flow *f, struct nat_tuple *to,
+                                    __u32 *route) {
   struct sluice_svc_key sk = {.addr = f->key.daddr, .port = f->key.dport, .proto = f->key.proto,
                               .scope = SLUICE_SVC_SCOPE_UPLINK};
   struct sluice_svc_value *svc = bpf_map_lookup_elem(&sluice_svc_v1, &sk);
   if (!svc) return TC_ACT_OK; /* not a frontend: the node's own traffic */
   skb->cb[SLUICE_CB_SERVICE] = svc->service_id;
   __u32 count = svc->backend_count;
-  /* No backend this node may use (none at all, or Local with none here):
-     dropped, as kube-proxy does for Local. */
-  if (count == 0) return leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
+  /* No endpoint at all: answered, as kube-proxy does (the client sees
+     "refused" at once, not a timeout). Local with endpoints on other nodes
+     only: dropped, as kube-proxy does (a load balancer's health check takes
+     this node out instead). */
+  if (count == 0)
+    return svc->flags & SLUICE_SVC_REJECT ? reject(skb, f) : leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
   struct sluice_be_value *be = choose_backend(f, svc, count);
   if (!be) return leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
   __u32 client = f->key.saddr, vip = f->key.daddr, backend = be->addr;
@@ -160,7 +170,7 @@ DP_FN int sluice_dp_uplink(struct __sk_buff *skb, __u32 node_addr_be) {
   __u32 route = 0;
   struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, &f->key);
   if (!ct) {
-    int act = uplink_new(skb, f, &to, &route);
+    int act = sluice_dp_uplink_new(skb, f, &to, &route);
     if (act != SLUICE_DP_DECIDE) return act;
   } else {
     skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;

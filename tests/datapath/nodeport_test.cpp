@@ -10,6 +10,13 @@
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
 #include <set>
 
 #include "codegen/codegen.h"
@@ -63,7 +70,11 @@ std::string services() {
          "  ports: [{name: http, port: 80, targetPort: 8080}]\n"
          "---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\nmetadata: {name: ext-1, namespace: x, labels: "
          "{kubernetes.io/service-name: ext}}\naddressType: IPv4\nports: [{name: http, port: 8080, protocol: TCP}]\n"
-         "endpoints:\n" + kBoth;
+         "endpoints:\n" + kBoth +
+         // No endpoint anywhere: the uplink answers (TCP RST, ICMP port unreachable).
+         "---\napiVersion: v1\nkind: Service\nmetadata: {name: npempty, namespace: x}\nspec:\n  type: NodePort\n"
+         "  clusterIP: 10.96.0.24\n  selector: {app: nothing}\n  ports: [{name: http, port: 80, nodePort: 30083}, "
+         "{name: dns, protocol: UDP, port: 53, nodePort: 30053}]\n";
 }
 
 // ---- packets ------------------------------------------------------------------
@@ -105,17 +116,24 @@ bool folds(uint32_t sum) {
   if (!folds(sum16(&p[l4], len, pseudo))) return ::testing::AssertionFailure() << "bad TCP/UDP checksum";
   return ::testing::AssertionSuccess();
 }
-// A frame with correct checksums (buildPacket leaves L4 checksums at zero).
-std::vector<uint8_t> packet(const std::string& src, const std::string& dst, ir::L4Proto proto, uint16_t sport,
-                            uint16_t dport, bool syn = true) {
-  std::vector<uint8_t> p = runtime::buildPacket({*IpAddr::parse(src), *IpAddr::parse(dst), proto, sport, dport, syn});
-  size_t l4 = 34, len = p.size() - l4, at = l4 + (proto == TCP ? 16 : 6);
-  uint32_t sum = sum16(&p[l4], len, sum16(&p[26], 8) + uint8_t(proto) + uint32_t(len));
+// Recomputes a TCP/UDP frame's L4 checksum (buildPacket leaves it at zero).
+void fixL4Checksum(std::vector<uint8_t>& p) {
+  uint8_t proto = p[23];
+  size_t l4 = 34, len = p.size() - l4, at = l4 + (proto == uint8_t(TCP) ? 16 : 6);
+  p[at] = p[at + 1] = 0;
+  uint32_t sum = sum16(&p[l4], len, sum16(&p[26], 8) + proto + uint32_t(len));
   while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
   p[at] = uint8_t(~sum >> 8);
   p[at + 1] = uint8_t(~sum);
+}
+// A frame with correct checksums.
+std::vector<uint8_t> packet(const std::string& src, const std::string& dst, ir::L4Proto proto, uint16_t sport,
+                            uint16_t dport, bool syn = true) {
+  std::vector<uint8_t> p = runtime::buildPacket({*IpAddr::parse(src), *IpAddr::parse(dst), proto, sport, dport, syn});
+  fixL4Checksum(p);
   return p;
 }
+uint32_t get32(const std::vector<uint8_t>& p, size_t at) { return uint32_t(get16(p, at)) << 16 | get16(p, at + 2); }
 
 // A packet the uplink sent on: passed to the stack, or routed by the program
 // itself (a source that is the node's address: see datapath_uplink.h).
@@ -155,7 +173,7 @@ TEST_F(NodePort, ClusterPolicyTranslatesToLocalAndRemoteBackends) {
   for (uint16_t i = 0; i < 64 && seen.size() < 2; ++i) {
     uint16_t sport = uint16_t(41000 + i);
     runtime::RunResult r = runtime::runPacket(fd, packet(kClient, kN1, TCP, sport, 30080));
-    ASSERT_TRUE(forwarded(r)) << r.error << " action " << r.action;
+    ASSERT_TRUE(forwarded(r)) << r.error << " action " << r.action << " outcome " << r.outcome;
     EXPECT_EQ(r.outcome, uint32_t(SLUICE_OUT_NEW_ALLOWED));
     EXPECT_NE(r.serviceId, 0u);
     Parsed out = parse(r.packetOut);
@@ -287,6 +305,159 @@ TEST_F(NodePort, TraceRunsTheUplinkThenTheBackend) {
   ASSERT_EQ(t.steps.size(), 2u) << explain(t);
   EXPECT_EQ(t.steps[0].hook, "uplink");
   EXPECT_EQ(t.steps[1].endpoint, "x/web1");
+}
+
+// ---- no endpoint: answered back out of the uplink ---------------------------------
+
+// The ICMP message's own checksum (no pseudo-header), from byte 34 to the end.
+::testing::AssertionResult IcmpChecksumValid(const std::vector<uint8_t>& p) {
+  if (p.size() < 42) return ::testing::AssertionFailure() << "short frame";
+  if (!folds(sum16(&p[14], 20))) return ::testing::AssertionFailure() << "bad IPv4 header checksum";
+  if (!folds(sum16(&p[34], p.size() - 34))) return ::testing::AssertionFailure() << "bad ICMP checksum";
+  return ::testing::AssertionSuccess();
+}
+
+// The answer's Ethernet and IPv4 headers: back to the sender's MAC, from the
+// address it asked (the node), a fresh header (TTL 64, no fragment bits).
+void expectAnswerHeaders(const std::vector<uint8_t>& in, const std::vector<uint8_t>& out, uint8_t proto,
+                         uint16_t ipLen, const std::string& from) {
+  ASSERT_EQ(out.size(), size_t(14 + ipLen));
+  EXPECT_TRUE(std::equal(in.begin() + 6, in.begin() + 12, out.begin())) << "to the MAC the question came from";
+  EXPECT_TRUE(std::equal(in.begin(), in.begin() + 6, out.begin() + 6)) << "from the MAC it was sent to";
+  EXPECT_EQ(get16(out, 12), 0x0800);
+  EXPECT_EQ(out[14], 0x45);
+  EXPECT_EQ(out[15], 0) << "TOS";
+  EXPECT_EQ(get16(out, 16), ipLen);
+  EXPECT_EQ(get16(out, 18), 0) << "id";
+  EXPECT_EQ(get16(out, 20), 0) << "flags and fragment offset";
+  EXPECT_EQ(out[22], 64) << "TTL";
+  EXPECT_EQ(out[23], proto);
+  EXPECT_EQ(dotted(out, 26), from);
+  EXPECT_EQ(dotted(out, 30), kClient);
+}
+
+TEST_F(NodePort, NoEndpointIsAnsweredBackOutOfTheUplink) {
+  int fd = uplink("n1");
+  // A SYN: RST|ACK acknowledging it (RFC 9293 3.10.7.1), seq 0.
+  std::vector<uint8_t> syn = packet(kClient, kN1, TCP, 47000, 30083);
+  syn[38] = 0x11, syn[39] = 0x22, syn[40] = 0x33, syn[41] = 0x44;
+  fixL4Checksum(syn);
+  runtime::RunResult r = runtime::runPacket(fd, syn);
+  // TC_ACT_REDIRECT: bpf_redirect to the interface it came in on (egress).
+  ASSERT_TRUE(r.redirected()) << r.error << " action " << r.action << " outcome " << r.outcome;
+  EXPECT_EQ(r.outcome, uint32_t(SLUICE_OUT_REJECTED));
+  EXPECT_NE(r.serviceId, 0u);
+  expectAnswerHeaders(syn, r.packetOut, 6, 40, kN1);
+  ASSERT_EQ(r.packetOut.size(), 54u);
+  Parsed rst = parse(r.packetOut);
+  EXPECT_EQ(rst.sport, 30083);
+  EXPECT_EQ(rst.dport, 47000);
+  EXPECT_EQ(get32(r.packetOut, 38), 0u) << "seq";
+  EXPECT_EQ(get32(r.packetOut, 42), 0x11223345u) << "acknowledges the SYN";
+  EXPECT_EQ(r.packetOut[46], 0x50) << "data offset 5, no options";
+  EXPECT_EQ(r.packetOut[47], 0x14) << "RST|ACK";
+  EXPECT_EQ(get16(r.packetOut, 48), 0) << "window";
+  EXPECT_EQ(get16(r.packetOut, 52), 0) << "urgent pointer";
+  EXPECT_TRUE(ChecksumsValid(r.packetOut));
+
+  // A segment with ACK (no tracked connection): RST with the segment's ACK
+  // number as its sequence, no ACK.
+  std::vector<uint8_t> ack = packet(kClient, kN1, TCP, 47001, 30083, false);
+  ack[42] = 0x01, ack[43] = 0x02, ack[44] = 0x03, ack[45] = 0x04;
+  fixL4Checksum(ack);
+  r = runtime::runPacket(fd, ack);
+  ASSERT_TRUE(r.redirected()) << r.error << " action " << r.action << " outcome " << r.outcome;
+  expectAnswerHeaders(ack, r.packetOut, 6, 40, kN1);
+  ASSERT_EQ(r.packetOut.size(), 54u);
+  EXPECT_EQ(get32(r.packetOut, 38), 0x01020304u) << "seq = the segment's ACK";
+  EXPECT_EQ(get32(r.packetOut, 42), 0u);
+  EXPECT_EQ(r.packetOut[47], 0x04) << "RST";
+  EXPECT_TRUE(ChecksumsValid(r.packetOut));
+
+  // A RST is never answered.
+  std::vector<uint8_t> reset = packet(kClient, kN1, TCP, 47002, 30083, false);
+  reset[47] = 0x04;
+  fixL4Checksum(reset);
+  r = runtime::runPacket(fd, reset);
+  ASSERT_TRUE(r.ok) << r.error;
+  EXPECT_EQ(r.action, kActShot);
+
+  // UDP: ICMP port unreachable quoting the datagram's IP header and 8 bytes.
+  std::vector<uint8_t> dgram = packet(kClient, kN1, UDP, 47003, 30053);
+  r = runtime::runPacket(fd, dgram);
+  ASSERT_TRUE(r.redirected()) << r.error << " action " << r.action << " outcome " << r.outcome;
+  EXPECT_EQ(r.outcome, uint32_t(SLUICE_OUT_REJECTED));
+  expectAnswerHeaders(dgram, r.packetOut, 1, 56, kN1);
+  ASSERT_EQ(r.packetOut.size(), 70u);
+  EXPECT_EQ(r.packetOut[34], 3) << "destination unreachable";
+  EXPECT_EQ(r.packetOut[35], 3) << "port unreachable";
+  EXPECT_EQ(get32(r.packetOut, 38), 0u) << "unused";
+  EXPECT_TRUE(std::equal(dgram.begin() + 14, dgram.begin() + 42, r.packetOut.begin() + 42)) << "the quote";
+  EXPECT_TRUE(IcmpChecksumValid(r.packetOut));
+
+  // Every node answers for its own address.
+  r = runtime::runPacket(uplink("n2"), packet(kClient, kN2, TCP, 47004, 30083));
+  ASSERT_TRUE(r.redirected()) << r.error << " action " << r.action << " outcome " << r.outcome;
+  EXPECT_EQ(dotted(r.packetOut, 26), kN2);
+  EXPECT_TRUE(ChecksumsValid(r.packetOut));
+}
+
+TEST_F(NodePort, TraceReportsTheUplinkReject) {
+  runtime::FlowTrace t = trace(kN1, 30083);
+  ASSERT_TRUE(t.ok) << t.error;
+  EXPECT_TRUE(t.rejected) << explain(t);
+  EXPECT_FALSE(t.allowed) << explain(t);
+  EXPECT_EQ(t.service, "x/npempty");
+  EXPECT_EQ(t.backend, "");
+  ASSERT_EQ(t.steps.size(), 1u) << explain(t);
+  EXPECT_EQ(t.steps[0].hook, "uplink");
+  EXPECT_EQ(t.steps[0].run.outcome, uint32_t(SLUICE_OUT_REJECTED));
+  EXPECT_EQ(t.steps[0].explanation.rfind("rejected", 0), 0u) << t.steps[0].explanation;
+  // Local with endpoints on another node only: a drop, not a reject.
+  runtime::FlowTrace far = trace(kN1, 30082);
+  ASSERT_TRUE(far.ok) << far.error;
+  EXPECT_FALSE(far.rejected) << explain(far);
+  EXPECT_FALSE(far.allowed) << explain(far);
+  ASSERT_EQ(far.steps.size(), 1u) << explain(far);
+  EXPECT_EQ(far.steps[0].run.outcome, uint32_t(SLUICE_OUT_SVC_DROPPED));
+}
+
+// `sluice trace` as a user runs it: the built binary on the same manifests.
+TEST(NodePortCli, TraceSaysRejectForAFrontendWithoutEndpoints) {
+  SLUICE_REQUIRE_ROOT();
+  char dir[] = "/tmp/sluice-nodeport-XXXXXX";
+  ASSERT_NE(::mkdtemp(dir), nullptr);
+  std::string file = std::string(dir) + "/cluster.yaml";
+  {
+    std::ofstream out(file);
+    out << pods() << services();
+  }
+  auto run = [&](const std::string& to) {
+    std::string line = std::string(SLUICE_BIN) + " trace " + file + " --from " + kClient + " --to " + to +
+                       " --output json";
+    std::string text;
+    FILE* p = ::popen(line.c_str(), "r");
+    if (!p) return nlohmann::json();
+    std::array<char, 4096> buf;
+    for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) text.append(buf.data(), n);
+    int status = ::pclose(p);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << line << "\n" << text;
+    return nlohmann::json::parse(text, nullptr, false);
+  };
+  nlohmann::json rejected = run(std::string(kN1) + ":30083/TCP");
+  nlohmann::json dropped = run(std::string(kN1) + ":30082/TCP");
+  nlohmann::json served = run(std::string(kN1) + ":30081/TCP");
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(rejected.is_object()) << rejected.dump();
+  EXPECT_EQ(rejected.value("verdict", ""), "reject") << rejected.dump(2);
+  EXPECT_EQ(rejected.value("service", ""), "x/npempty");
+  ASSERT_EQ(rejected["hooks"].size(), 1u) << rejected.dump(2);
+  EXPECT_EQ(rejected["hooks"][0].value("hook", ""), "uplink");
+  EXPECT_EQ(rejected["hooks"][0].value("verdict", ""), "reject");
+  ASSERT_TRUE(dropped.is_object());
+  EXPECT_EQ(dropped.value("verdict", ""), "deny") << dropped.dump(2);
+  ASSERT_TRUE(served.is_object());
+  EXPECT_EQ(served.value("verdict", ""), "allow") << served.dump(2);
 }
 
 // ---- the backend pod's policy ------------------------------------------------------
