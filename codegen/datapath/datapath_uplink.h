@@ -50,6 +50,18 @@ __attribute__((noinline)) int sluice_global_route_out(struct __sk_buff *skb, __u
   p.ifindex = skb->ifindex;
   long rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return TC_ACT_OK;
+  /* The node forwards this packet, so it costs a hop as routed traffic does
+     (TTL and protocol share a checksummed 16-bit word). The last hop is
+     dropped where a router would answer "time exceeded". */
+  __u8 hop[2];
+  if (bpf_skb_load_bytes(skb, SLUICE_IP_TTL_OFF, hop, 2) || hop[0] <= 1) return TC_ACT_SHOT;
+  __u16 before, after;
+  __builtin_memcpy(&before, hop, 2);
+  hop[0] -= 1;
+  __builtin_memcpy(&after, hop, 2);
+  if (bpf_l3_csum_replace(skb, SLUICE_IP_CSUM_OFF, before, after, 2) ||
+      bpf_skb_store_bytes(skb, SLUICE_IP_TTL_OFF, hop, 2, 0))
+    return TC_ACT_SHOT;
   /* bpf_redirect_neigh resolves the next hop's address itself (and queues
      the packet while it does), so a cold neighbour cache loses nothing. */
   return bpf_redirect_neigh(p.ifindex, NULL, 0, 0);

@@ -20,11 +20,16 @@
 // node-2's uplink program (on its fabric veth) serves those.
 //
 // These tests need root; they fail (never skip) without it.
+#include <arpa/inet.h>
 #include <fmt/format.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include <chrono>
+#include <cstring>
 #include <map>
 #include <memory>
 #include <set>
@@ -223,6 +228,44 @@ class NodePortTraffic : public ::testing::Test {
   std::map<std::string, std::unique_ptr<UdpEchoServer>> udp;
 };
 
+// One datagram from the outside client to ip:port with the given TTL (resent
+// every 200 ms until `timeout`); the TTL its echo arrived with, -1 if none came.
+int udpEchoTtl(const NetnsCluster& net, const std::string& ip, uint16_t port, int ttl,
+               std::chrono::milliseconds timeout) {
+  int fd = socketInNetns(net.clientNetnsPath("outside"), AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+  int one = 1;
+  sockaddr_in to{};
+  to.sin_family = AF_INET;
+  to.sin_port = htons(port);
+  inet_pton(AF_INET, ip.c_str(), &to.sin_addr);
+  if (setsockopt(fd, IPPROTO_IP, IP_TTL, &ttl, sizeof ttl) != 0 ||
+      setsockopt(fd, IPPROTO_IP, IP_RECVTTL, &one, sizeof one) != 0 ||
+      connect(fd, reinterpret_cast<sockaddr*>(&to), sizeof to) != 0) {
+    close(fd);
+    return -2;
+  }
+  const char msg[] = "sluice-ttl";
+  auto deadline = std::chrono::steady_clock::now() + timeout;
+  int got = -1;
+  while (got < 0 && std::chrono::steady_clock::now() < deadline) {
+    if (send(fd, msg, sizeof msg, 0) < 0) break;
+    pollfd p{fd, POLLIN, 0};
+    if (poll(&p, 1, 200) <= 0) continue;
+    char buf[64], control[64];
+    iovec iov{buf, sizeof buf};
+    msghdr m{};
+    m.msg_iov = &iov;
+    m.msg_iovlen = 1;
+    m.msg_control = control;
+    m.msg_controllen = sizeof control;
+    if (recvmsg(fd, &m, 0) <= 0) continue;  // an error queued by ICMP, say: keep trying
+    for (cmsghdr* c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c))
+      if (c->cmsg_level == IPPROTO_IP && c->cmsg_type == IP_TTL) std::memcpy(&got, CMSG_DATA(c), sizeof got);
+  }
+  close(fd);
+  return got;
+}
+
 std::string str(const std::multiset<std::string>& s) {
   std::map<std::string, int> counts;
   for (const auto& x : s) ++counts[x];
@@ -275,6 +318,23 @@ TEST_F(NodePortTraffic, ClusterPolicyUdp) {
   EXPECT_TRUE(AllFrom(peers["web2"], kN1)) << "web2 (node-2)";
   // Only SNATed (np-remote): every datagram's echo comes back.
   for (int i = 0; i < 10; ++i) ASSERT_EQ(udpProbe(*net, "outside", kN1, 30052, 2000ms), UdpResult::Reply) << i;
+}
+
+TEST_F(NodePortTraffic, RoutedPacketsCostAHopAsForwardedOnesDo) {
+  // The uplink program forwards a SNATed packet itself (the stack would drop
+  // its source, the node's own address, as a martian), so it must count the
+  // hop as the stack would. web2 reached directly is two hops away (node-1,
+  // node-2); through node-1's NodePort also two. The echo comes back with 64
+  // minus the same two hops.
+  serveBoth();
+  for (const auto& [ip, port] : std::vector<std::pair<std::string, uint16_t>>{{kWeb2.ip, 5353}, {kN1, 30052}}) {
+    EXPECT_EQ(udpEchoTtl(*net, ip, port, 2, 600ms), -1) << ip << ": a TTL of 2 outlived two hops";
+    EXPECT_EQ(udpEchoTtl(*net, ip, port, 3, 2000ms), 62) << ip;
+  }
+  // The local backend's replies are routed by its from-pod program: one hop,
+  // as web1 reached directly.
+  EXPECT_EQ(udpEchoTtl(*net, kWeb1.ip, 5353, 64, 2000ms), 63);
+  EXPECT_EQ(udpEchoTtl(*net, kN1, 30051, 64, 2000ms), 63);
 }
 
 // ---- externalTrafficPolicy: Local ----------------------------------------------------
