@@ -123,8 +123,9 @@ void registerTrace(CLI::App& app) {
   auto output = std::make_shared<std::string>("text");
   CLI::App* cmd = app.add_subcommand(
       "trace", "Send one packet of a new connection through the real programs on its path (the source pod's from-pod "
-               "program, then the destination pod's to-pod program) and say the verdict and which rule decided it. "
-               "Needs root.");
+               "program, then the destination pod's to-pod program; from an outside address to a NodePort, external "
+               "or load-balancer address, the node's uplink program first) and say the verdict (allow, deny, or "
+               "reject: answered by a service without endpoints) and which rule decided it. Needs root.");
   addInputOptions(*cmd, *opts);
   cmd->add_option("--from", *from,
                   "Source: NS/POD, or an IP address (a pod's means that pod; a node's or any other address meets "
