@@ -54,6 +54,17 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
 inline constexpr const char* kUplinkProgram = "from_netdev";
 bool hasUplinkFrontend(const ir::NodeProgram& node);
 
+// Everything compileNode reads from the IR, as text: equal texts compile to
+// equal programs. Per endpoint (its two programs: the node's reserved
+// identities, which entities expand over, and the endpoint itself), for the
+// uplink program ("" when the node needs none), and for the whole node. The
+// agent compares them between generations to recompile only what changed;
+// the rest of the IR (addresses, peers' identities, service backends) lives
+// in maps the runtime updates in place.
+std::string endpointCodeInputs(const ir::Program& program, const ir::Endpoint& ep);
+std::string uplinkCodeInputs(const ir::NodeProgram& node);
+std::string codeInputs(const ir::Program& program, const ir::NodeProgram& node);
+
 // The program names for an endpoint (stable, C identifiers, unique per node).
 std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir);
 

@@ -88,6 +88,27 @@ bool hasUplinkFrontend(const ir::NodeProgram& node) {
   return false;
 }
 
+std::string endpointCodeInputs(const ir::Program& program, const ir::Endpoint& ep) {
+  std::string out;
+  for (const auto& id : program.identities)
+    if (id.isReserved()) out += fmt::format("reserved-identity {}\n", id.id);
+  return out + ir::str(ep);
+}
+
+std::string uplinkCodeInputs(const ir::NodeProgram& node) {
+  // The uplink program is the library's with the node's first IPv4 address baked in.
+  if (!hasUplinkFrontend(node)) return "";
+  std::string out = "uplink\n";
+  for (const auto& ip : node.nodeIPs) out += fmt::format("address {}\n", ip.str());
+  return out;
+}
+
+std::string codeInputs(const ir::Program& program, const ir::NodeProgram& node) {
+  std::string out = fmt::format("node {}\n", node.node) + uplinkCodeInputs(node);
+  for (const auto& ep : node.endpoints) out += endpointCodeInputs(program, ep);
+  return out;
+}
+
 std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir::Direction dir) {
   return programNames(node, dir).at(ep.key());
 }

@@ -106,6 +106,21 @@ bool isManifestFile(const fs::path& p) {
 
 }  // namespace
 
+std::vector<std::string> manifestFilesIn(const std::string& dir, std::error_code& ec) {
+  std::vector<std::string> files;
+  ec.clear();
+  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
+       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+    if (it->path().filename().string().rfind('.', 0) == 0) {
+      if (it->is_directory()) it.disable_recursion_pending();
+      continue;
+    }
+    if (it->is_regular_file() && isManifestFile(it->path())) files.push_back(it->path().string());
+  }
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
 bool loadManifestText(const std::string& name, std::string contents, ClusterState& state,
                       Diagnostics& diags) {
   size_t errorsBefore = diags.errorCount();
@@ -169,20 +184,15 @@ bool loadManifests(const std::vector<std::string>& paths, ClusterState& state, D
       continue;
     }
     if (fs::is_directory(st)) {
-      std::vector<fs::path> files;
-      for (auto it = fs::recursive_directory_iterator(path, fs::directory_options::skip_permission_denied, ec);
-           !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-        if (it->is_regular_file() && isManifestFile(it->path())) files.push_back(it->path());
-      }
+      std::vector<std::string> files = manifestFilesIn(path, ec);
       if (ec) {
         diags.error(SourceLoc{std::make_shared<SourceFile>(SourceFile{path, ""}), 0, 0}, "", "",
                     fmt::format("cannot read directory: {}", ec.message()));
       }
-      std::sort(files.begin(), files.end());
       if (files.empty() && !ec)
         diags.warning(SourceLoc{std::make_shared<SourceFile>(SourceFile{path, ""}), 0, 0}, "", "",
                       "no manifest files (*.yaml, *.yml, *.json) in this directory");
-      for (const auto& f : files) loadFile(f, f.string());
+      for (const auto& f : files) loadFile(f, f);
       continue;
     }
     loadFile(path, path);

@@ -11,6 +11,7 @@
 #pragma once
 
 #include <string>
+#include <system_error>
 #include <vector>
 
 #include "frontend/cluster_state.h"
@@ -20,6 +21,12 @@ namespace sluice {
 
 // Loads every path; returns false if any error was reported.
 bool loadManifests(const std::vector<std::string>& paths, ClusterState& state, Diagnostics& diags);
+
+// The manifest files under a directory, as loadManifests reads them:
+// recursively, *.yaml / *.yml / *.json, sorted, skipping hidden entries (names
+// starting with "."): editors' temporary files, and the timestamped copies
+// behind a ConfigMap volume's symlinks, which would otherwise load twice.
+std::vector<std::string> manifestFilesIn(const std::string& dir, std::error_code& ec);
 
 // Loads one in-memory file (tests, stdin). `name` is what diagnostics print.
 bool loadManifestText(const std::string& name, std::string contents, ClusterState& state,

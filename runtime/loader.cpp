@@ -55,7 +55,18 @@ LoadedNode& LoadedNode::operator=(LoadedNode&& o) noexcept {
   std::swap(servicesWritten_, o.servicesWritten_);
   std::swap(backendsWritten_, o.backendsWritten_);
   std::swap(serviceMapsRead_, o.serviceMapsRead_);
+  std::swap(ipcacheWritten_, o.ipcacheWritten_);
+  std::swap(ipcacheRead_, o.ipcacheRead_);
   return *this;
+}
+
+void LoadedNode::inheritSyncState(const LoadedNode& previous) {
+  services_ = previous.services_;
+  servicesWritten_ = previous.servicesWritten_;
+  backendsWritten_ = previous.backendsWritten_;
+  serviceMapsRead_ = previous.serviceMapsRead_;
+  ipcacheWritten_ = previous.ipcacheWritten_;
+  ipcacheRead_ = previous.ipcacheRead_;
 }
 LoadedNode::~LoadedNode() {
   if (obj_) bpf_object__close(obj_);
@@ -155,26 +166,41 @@ bool LoadedNode::syncIpcache(const ir::NodeProgram& node, std::string& error) {
   std::map<uint32_t, uint32_t> want;
   for (const auto& e : node.ipcache)
     if (e.prefix.addr.isV4() && e.prefix.prefixLen == 32) want[__builtin_bswap32(e.prefix.addr.v4HostOrder())] = e.identity;
-  // Drop stale entries first, then write the current ones (each update is atomic per key).
-  sluice_ipcache_key key{}, next{};
-  std::vector<uint32_t> stale;
-  void* prev = nullptr;
-  while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-    if (!want.count(next.addr)) stale.push_back(next.addr);
-    key = next;
-    prev = &key;
+  if (!ipcacheRead_) {
+    // Another generation or process may have written it: start from what is there.
+    ipcacheWritten_.clear();
+    sluice_ipcache_key key{}, next{};
+    void* prev = nullptr;
+    while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+      sluice_ipcache_value v{};
+      if (bpf_map_lookup_elem(fd, &next, &v) == 0) ipcacheWritten_[next.addr] = v.identity;
+      key = next;
+      prev = &key;
+    }
+    ipcacheRead_ = true;
   }
-  for (uint32_t a : stale) {
-    sluice_ipcache_key k{a};
+  // Drop stale entries first, then write the ones that differ (each update is
+  // atomic per key, so an address never reads as unknown while it changes).
+  for (auto it = ipcacheWritten_.begin(); it != ipcacheWritten_.end();) {
+    if (want.count(it->first)) {
+      ++it;
+      continue;
+    }
+    sluice_ipcache_key k{it->first};
     bpf_map_delete_elem(fd, &k);
+    it = ipcacheWritten_.erase(it);
   }
   for (const auto& [addr, identity] : want) {
+    auto have = ipcacheWritten_.find(addr);
+    if (have != ipcacheWritten_.end() && have->second == identity) continue;
     sluice_ipcache_key k{addr};
     sluice_ipcache_value v{identity, 0};
     if (bpf_map_update_elem(fd, &k, &v, BPF_ANY) != 0) {
+      ipcacheRead_ = false;  // unsure what is there now: read it again next time
       error = fmt::format("cannot update the IP cache: {}", std::strerror(errno));
       return false;
     }
+    ipcacheWritten_[addr] = identity;
   }
   return true;
 }

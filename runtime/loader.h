@@ -47,7 +47,8 @@ class LoadedNode {
   const std::vector<ProgramStats>& programs() const { return programs_; }
   int programFd(const std::string& name) const;
   int mapFd(const std::string& name) const;
-  // Replaces the IP cache's contents with the node's table.
+  // Makes the IP cache say what the node's table says, writing only the
+  // entries that differ from what this node last wrote.
   bool syncIpcache(const ir::NodeProgram& node, std::string& error);
   // Makes the service maps (sluice_svc_v1, sluice_be_v1) say what the node's
   // service table says, in place, writing only the entries that differ:
@@ -66,6 +67,10 @@ class LoadedNode {
     bool uplink = false;    // looked up by the uplink program (NodePort, external / LB from outside)
   };
   const ServiceSlot* serviceSlot(uint32_t serviceId) const;
+  // Takes over what `previous` (an earlier generation of the same node, same
+  // pinned maps) knows it wrote, so this one's first sync need not read the
+  // maps back. Call before load().
+  void inheritSyncState(const LoadedNode& previous);
   // Unpins this node's maps (the directory is removed when empty).
   void unpinMaps();
 
@@ -82,6 +87,8 @@ class LoadedNode {
   // node's maps at a time.
   std::map<std::string, std::string> servicesWritten_, backendsWritten_;
   bool serviceMapsRead_ = false;
+  std::map<uint32_t, uint32_t> ipcacheWritten_;  // address (network order) -> identity
+  bool ipcacheRead_ = false;
 };
 
 }  // namespace sluice::runtime

@@ -10,5 +10,6 @@ void registerCompile(CLI::App& app);
 void registerVerify(CLI::App& app);
 void registerTrace(CLI::App& app);
 void registerReach(CLI::App& app);
+void registerAgent(CLI::App& app);
 
 }  // namespace sluice::cli

@@ -17,6 +17,7 @@ int main(int argc, char** argv) {
   sluice::cli::registerVerify(app);
   sluice::cli::registerTrace(app);
   sluice::cli::registerReach(app);
+  sluice::cli::registerAgent(app);
   app.footer("Run 'sluice COMMAND --help' for a command's options.\n"
              "Exit status: 0 success, 1 invalid input (diagnostics on stderr), 2 bad command line.");
   try {

@@ -1,0 +1,183 @@
+// `sluice agent`: keeps one node's datapath in step with the cluster
+// (docs/agent.md).
+//
+// A loop (run()) waits for its state source to change, lets a burst of
+// changes settle, and reconciles: lower the state for this node, compare
+// what code generation would read for each endpoint (and for the uplink
+// program) with what is in force (codegen::endpointCodeInputs), and then
+// either
+//   - update the pinned maps in place (addresses, identities, service
+//     backends: no new program), or
+//   - compile only the endpoints whose code changed, load them (the verifier
+//     judges every program before anything is attached) and attach them: per
+//     endpoint to-pod then from-pod, each replaced atomically with tc's
+//     replace (runtime/tc_attach.h), so every packet meets either the old
+//     program or the new one, never none.
+// Connection tracking, affinity, counters, the IP cache and the service
+// tables live in maps pinned under <bpffs-root>/<node>, shared by every
+// generation (their names carry their layout version: sluice_abi.h).
+// Whatever fails (lowering, compile, the verifier, an attach) leaves what is
+// in force in force and is reported in status(). Programs stay attached when
+// the agent dies; a restarted agent replaces them in place, without a gap,
+// and detaches what belongs to pods that went away meanwhile.
+//
+// Local pods are found by the route to their address (a direct route through
+// an interface that is neither an uplink nor the node's own: runtime/
+// route_lookup.h); a pod whose interface is not there yet is retried. The
+// whole agent works in the network namespace of the thread that calls run().
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "agent/state_fragments.h"
+#include "codegen/codegen.h"
+#include "ir/ir.h"
+
+namespace sluice::runtime {
+class LoadedNode;
+}
+
+namespace sluice::agent {
+
+class DirSource;
+class ApiSource;
+class MetricsServer;
+
+struct AgentOptions {
+  std::string node;                          // the Node this agent serves
+  std::string watchDir;                      // --watch: a manifest directory ...
+  std::string kubeconfig;                    // ... or --kubeconfig: the API server
+  std::string bpffsRoot = "/sys/fs/bpf/sluice";  // maps pinned under <root>/<node>
+  std::vector<std::string> uplinks;          // uplink interfaces; empty: those holding the node's addresses
+  std::string metricsAddress = "127.0.0.1";  // loopback only
+  int metricsPort = 9964;                    // 0: any free port (status().metricsPort), -1: no endpoint
+  std::chrono::milliseconds settle{10};      // quiet time that ends a burst of changes
+  std::chrono::milliseconds maxDelay{200};   // a burst never delays a reconcile longer than this
+  std::chrono::milliseconds retry{500};      // routes to the pods are checked again (new or replaced interfaces)
+  codegen::CompileOptions compile;
+  std::function<void(const std::string&)> log;  // one line per event; empty = stderr
+  // Tests only: alters each compiled object before it is loaded (to make the
+  // verifier refuse one, say).
+  std::function<void(std::vector<char>& object)> alterObject;
+};
+
+// One reconcile's outcome and timings (milliseconds).
+struct ReconcileReport {
+  uint64_t number = 0;       // reconciles so far
+  std::string result;        // "swapped", "maps-updated", "unchanged", "failed"
+  std::string error;         // why it failed (the last good generation stays)
+  double sinceChangeMs = 0;  // from the first change of the burst to enforcement
+  double loadStateMs = 0, lowerMs = 0, compileMs = 0, loadMs = 0, syncMs = 0, swapMs = 0, totalMs = 0;
+};
+
+struct EndpointStatus {
+  std::string pod;         // "ns/name"
+  std::string ip;
+  std::string interface;   // "" while not found
+  bool attached = false;
+  std::string problem;     // why not attached
+};
+
+struct AgentStatus {
+  std::string node;
+  std::string source;
+  uint64_t generation = 0;     // program generations swapped in (0: none yet)
+  bool enforcing = false;      // a generation is attached
+  std::string sourceErrors;    // manifests that do not parse (their last good objects stay)
+  std::string warnings;
+  ReconcileReport last, lastSwap;
+  std::optional<ReconcileReport> lastFailure;
+  uint64_t reconciles = 0, swaps = 0, mapUpdates = 0, failures = 0;
+  double compileMsTotal = 0, swapMsTotal = 0;
+  std::vector<EndpointStatus> endpoints;
+  std::vector<std::string> uplinks;
+  std::string uplinkProgram;  // interfaces it is attached to, or "" when the node needs none
+  int metricsPort = 0;        // where GET /metrics and /status answer (0: nowhere)
+};
+
+nlohmann::json toJson(const AgentStatus& status);
+// Prometheus text exposition: the agent's figures plus per-endpoint packet
+// counters and drops by reason, read from the pinned counters map.
+std::string metricsText(const AgentStatus& status, const std::string& pinDir);
+
+class NodeAgent {
+ public:
+  explicit NodeAgent(AgentOptions options);
+  ~NodeAgent();
+  NodeAgent(const NodeAgent&) = delete;
+  NodeAgent& operator=(const NodeAgent&) = delete;
+
+  // Runs until stop(). Returns 0 after stop(), non-zero (with the reason
+  // logged) when it cannot start: no source, metrics port taken, bpffs missing.
+  int run();
+  void stop();                // from any thread or a signal handler's thread
+  AgentStatus status() const;  // from any thread
+  std::string pinDir() const { return options_.bpffsRoot + "/" + options_.node; }
+  // Reconciles finished (in force or failed): cheaper to poll than status().
+  uint64_t reconciles() const { return completed_.load(); }
+
+ private:
+  void log(const std::string& line) const;
+  bool setUp(std::string& error);
+  bool sourceChanged();        // drains the source's notifications
+  bool loadState(ClusterState& state, std::string& problems);
+  void reconcile(std::chrono::steady_clock::time_point firstChange);
+  void swapUplink(int uplinkFd);  // -1: detach
+  // Attaches endpoints not placed yet or whose interface changed, and every
+  // one in `force` (new programs).
+  void attachEndpoints(const std::set<std::string>* force);
+  void detachGone(const ir::NodeProgram& next);
+  void detachStrays();
+  void refreshUplinks();
+  void publish(const ReconcileReport& report);
+  void refreshStatusLocked();  // placement and generation into status_; statusMu_ held
+
+  AgentOptions options_;
+  std::unique_ptr<DirSource> dir_;
+  std::unique_ptr<ApiSource> api_;
+  std::unique_ptr<MetricsServer> metrics_;
+  StateFragments fragments_;
+  // What is in force: the state, each endpoint's programs, the uplink's.
+  ir::Program program_;
+  ir::NodeProgram node_;
+  uint64_t generation_ = 0;
+  struct EndpointCode {
+    std::string key;  // codegen::endpointCodeInputs when compiled
+    int fromFd = -1, toFd = -1;  // owned
+    void close();
+  };
+  std::map<std::string, EndpointCode> code_;
+  std::string uplinkKey_;
+  // The latest object loaded: its maps are the node's pinned ones (syncs go
+  // through it). Objects before it are closed; their programs live on in
+  // the hooks (and in code_'s fds) as long as they are used.
+  std::unique_ptr<runtime::LoadedNode> maps_;
+  struct Placement {
+    int ifindex = 0;
+    std::string ifname;
+  };
+  std::map<std::string, Placement> placed_;  // endpoint key -> interface its programs are on
+  std::map<std::string, std::string> unplaced_;  // endpoint key -> why not (yet)
+  std::vector<int> uplinkIfindexes_;
+  std::vector<std::string> uplinkNames_;
+  std::set<int> uplinkAttached_;
+  bool straysChecked_ = false;
+  int wakeFd_ = -1;
+  std::atomic<bool> stopping_{false};
+  std::atomic<uint64_t> reconciles_{0}, completed_{0};
+  mutable std::mutex statusMu_;
+  AgentStatus status_;
+};
+
+}  // namespace sluice::agent

@@ -1,0 +1,368 @@
+// `sluice agent` on a real kernel: two nodes of network namespaces, agents
+// following a manifest directory, real TCP between the pods (fixture in
+// agent_fixture.h). These tests need root; they fail (never skip) without it.
+#include <elf.h>
+#include <sys/wait.h>
+
+#include <csignal>
+#include <cstring>
+#include <sstream>
+
+#include <httplib.h>
+
+#include "tests/agent/agent_fixture.h"
+
+namespace sluice::agent_testing {
+namespace {
+
+using kernel_testing::TcpResult;
+using kernel_testing::TcpSession;
+using kernel_testing::tcpListen;
+using runtime::TcHook;
+
+TEST_F(AgentCluster, AttachesEveryLocalPodAndEnforcesThePolicy) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  AgentThread& n1 = startAgent("node-1");
+  AgentThread& n2 = startAgent("node-2");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  ASSERT_TRUE(n2.waitForGeneration(1));
+  agent::AgentStatus s = n1.status();
+  ASSERT_EQ(s.endpoints.size(), 2u);
+  for (const auto& e : s.endpoints) EXPECT_EQ(e.interface, cluster_.hostIfName(e.pod == "x/a" ? "a" : "b")) << e.pod;
+  EXPECT_EQ(n2.status().endpoints.size(), 1u);
+  for (const char* pod : {"a", "b"}) {
+    EXPECT_GT(attachedProgram(pod, TcHook::Ingress), 0) << pod;
+    EXPECT_GT(attachedProgram(pod, TcHook::Egress), 0) << pod;
+  }
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::TimedOut);
+  EXPECT_EQ(connect("c", "b", 80), TcpResult::TimedOut) << "only x/a is admitted";
+}
+
+TEST_F(AgentCluster, PolicyChangesTakeEffectForNewConnectionsAndEstablishedOnesSurvive) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  AgentThread& n1 = startAgent("node-1");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  TcpSession session(cluster_, "a", cluster_.podIp("b"), 80, 10ms);
+  ASSERT_TRUE(session.waitForExchanges(3, 2s));
+
+  // Still allowed (a port added): the session goes on through the swap.
+  write("policy.yaml", bIngress({80, 81}));
+  ASSERT_TRUE(n1.waitForGeneration(2));
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected);
+  ASSERT_TRUE(session.waitForExchanges(5, 2s));
+
+  // allow -> deny (file replaced by rename): new connections to 80 are refused...
+  replace("policy.yaml", bIngress({81}));
+  ASSERT_TRUE(n1.waitForGeneration(3));
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::TimedOut);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected);
+  // ... while the tracked connection carries on (as in Cilium: a policy change
+  // does not cut established connections; docs/agent.md).
+  ASSERT_TRUE(session.waitForExchanges(5, 2s));
+
+  // and back: deny -> allow.
+  write("policy.yaml", bIngress({80}));
+  ASSERT_TRUE(n1.waitForGeneration(4));
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::TimedOut);
+
+  // The policy file removed: b is no longer isolated.
+  remove("policy.yaml");
+  ASSERT_TRUE(n1.waitForGeneration(5));
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected);
+  EXPECT_TRUE(session.stop().stayedUp()) << "the long-lived connection was disturbed";
+}
+
+TEST_F(AgentCluster, AddressOnlyChangesUpdateMapsWithoutANewProgram) {
+  write("policy.yaml", bIngress({80}));
+  AgentThread& n1 = startAgent("node-1");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  int64_t before = attachedProgram("b", TcHook::Egress);
+  uint64_t reconciles = n1.status().reconciles;
+  // A pod on the other node appears: node-1's code does not change (same
+  // identity as c), only its IP cache.
+  write("more.yaml", podYaml("y", "c2", "node-2", "10.77.2.11", "c"));
+  ASSERT_TRUE(n1.waitForReconcileAfter(reconciles));
+  EXPECT_EQ(n1.status().last.result, "maps-updated");
+  EXPECT_EQ(n1.status().generation, 1u);
+  EXPECT_EQ(attachedProgram("b", TcHook::Egress), before);
+}
+
+TEST_F(AgentCluster, PodsThatComeAndGoAreAttachedAndDetached) {
+  write("policy.yaml", bIngress({80}));
+  AgentThread& n1 = startAgent("node-1");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  cluster_.addPod("node-1", "d", "10.77.1.12");
+  auto d80 = tcpListen(cluster_, "d", 80);
+  EXPECT_EQ(attachedProgram("d", TcHook::Egress), 0) << "not in the state yet";
+  write("d.yaml", podYaml("x", "d", "node-1", "10.77.1.12", "b"));  // app=b: b-ingress selects it
+  ASSERT_TRUE(n1.waitForGeneration(2));
+  EXPECT_GT(attachedProgram("d", TcHook::Egress), 0);
+  EXPECT_EQ(connect("a", "d", 80), TcpResult::Connected);
+  EXPECT_EQ(connect("b", "d", 80), TcpResult::TimedOut);
+  uint64_t reconciles = n1.status().reconciles;
+  remove("d.yaml");
+  ASSERT_TRUE(n1.waitForReconcileAfter(reconciles));
+  EXPECT_EQ(n1.status().generation, 2u) << "a pod going away needs no new program";
+  EXPECT_EQ(attachedProgram("d", TcHook::Egress), 0);
+  EXPECT_EQ(attachedProgram("d", TcHook::Ingress), 0);
+  EXPECT_EQ(n1.status().endpoints.size(), 2u);
+}
+
+// Makes the first program of the object unloadable: its first instruction
+// reads a register nobody wrote ("R5 !read_ok").
+void breakFirstProgram(std::vector<char>& object) {
+  auto* eh = reinterpret_cast<Elf64_Ehdr*>(object.data());
+  auto* sh = reinterpret_cast<Elf64_Shdr*>(object.data() + eh->e_shoff);
+  const char* names = object.data() + sh[eh->e_shstrndx].sh_offset;
+  for (int i = 0; i < eh->e_shnum; ++i) {
+    if (std::strncmp(names + sh[i].sh_name, "tc/", 3) != 0 || sh[i].sh_size < 8) continue;
+    const uint8_t insn[8] = {0x79, 5 << 4 | 0, 0, 0, 0, 0, 0, 0};  // r0 = *(u64 *)(r5 + 0)
+    std::memcpy(object.data() + sh[i].sh_offset, insn, sizeof insn);
+    return;
+  }
+  FAIL() << "no tc/ section in the object";
+}
+
+TEST_F(AgentCluster, AProgramTheVerifierRefusesNeverReplacesTheWorkingOne) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  std::atomic<bool> breakIt{false};
+  agent::AgentOptions o = options("node-1");
+  o.alterObject = [&](std::vector<char>& object) {
+    if (breakIt) breakFirstProgram(object);
+  };
+  AgentThread& n1 = startAgent("node-1", o);
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  int64_t working = attachedProgram("b", TcHook::Egress);
+  uint64_t reconciles = n1.status().reconciles;
+  breakIt = true;
+  write("policy.yaml", bIngress({81}));
+  ASSERT_TRUE(n1.waitForReconcileAfter(reconciles));
+  agent::AgentStatus s = n1.status();
+  EXPECT_EQ(s.last.result, "failed");
+  EXPECT_NE(s.last.error.find("refused"), std::string::npos) << s.last.error;
+  EXPECT_NE(s.last.error.find("verifier"), std::string::npos) << s.last.error;
+  EXPECT_EQ(s.generation, 1u);
+  EXPECT_EQ(attachedProgram("b", TcHook::Egress), working);
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected) << "the last good generation must stay in force";
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::TimedOut);
+  // Fixed: the next change goes in.
+  breakIt = false;
+  write("policy.yaml", bIngress({81, 82}));
+  ASSERT_TRUE(n1.waitForGeneration(2));
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected);
+}
+
+TEST_F(AgentCluster, BrokenManifestsKeepTheLastGoodStateAndAreReported) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  AgentThread& n1 = startAgent("node-1");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  uint64_t reconciles = n1.status().reconciles;
+  write("policy.yaml", bIngress({80}) + "    - {protocol: TCP, port: 99999}\n");
+  ASSERT_TRUE(n1.waitForReconcileAfter(reconciles));
+  agent::AgentStatus s = n1.status();
+  EXPECT_NE(s.sourceErrors.find("policy.yaml:"), std::string::npos) << s.sourceErrors;
+  EXPECT_EQ(s.generation, 1u);
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  EXPECT_EQ(connect("c", "b", 80), TcpResult::TimedOut) << "b must stay isolated: its policy was not dropped";
+}
+
+TEST_F(AgentCluster, MetricsAndStatusOnLoopback) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  AgentThread& n1 = startAgent("node-1");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::TimedOut);
+  int port = n1.status().metricsPort;
+  ASSERT_GT(port, 0);
+  std::string metrics, status;
+  cluster_.runInNode("node-1", [&] {
+    httplib::Client client("127.0.0.1", port);
+    if (auto r = client.Get("/metrics")) metrics = r->body;
+    if (auto r = client.Get("/status")) status = r->body;
+  });
+  EXPECT_NE(metrics.find("sluice_agent_generation{node=\"node-1\"} 1\n"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("sluice_endpoint_packets_total{node=\"node-1\",endpoint=\"x/b\",direction=\"ingress\","
+                         "outcome=\"new_denied\"}"),
+            std::string::npos)
+      << metrics;
+  EXPECT_EQ(metrics.find("sluice_drops_total{node=\"node-1\",reason=\"new_denied\"} 0\n"), std::string::npos)
+      << "a denied SYN was sent: " << metrics;
+  EXPECT_NE(metrics.find("sluice_agent_swap_ms{node=\"node-1\"}"), std::string::npos);
+  EXPECT_NE(status.find("\"generation\": 1"), std::string::npos) << status;
+  EXPECT_NE(status.find("\"interface\": \"" + cluster_.hostIfName("b") + "\""), std::string::npos) << status;
+}
+
+// Continuous traffic while the agent swaps node-1's programs 200 times:
+// long-lived connections must all survive, new allowed connections must all
+// succeed, and not one packet of a flow denied in every generation may be
+// delivered.
+TEST_F(AgentCluster, TwoHundredSwapsUnderTrafficLoseNothingAndLeakNothing) {
+  constexpr int kSwaps = 200;
+  write("c.yaml", kCIsolated);
+  write("policy.yaml", bIngress({80, 9000}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);  // never admitted
+  auto c80 = tcpListen(cluster_, "c", 80);  // c admits nobody
+  AgentThread& n1 = startAgent("node-1");
+  AgentThread& n2 = startAgent("node-2");
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  ASSERT_TRUE(n2.waitForGeneration(1));
+
+  std::vector<std::unique_ptr<TcpSession>> sessions;
+  for (int i = 0; i < 4; ++i)
+    sessions.push_back(std::make_unique<TcpSession>(cluster_, "a", cluster_.podIp("b"), 80, 5ms));
+  for (auto& s : sessions) ASSERT_TRUE(s->waitForExchanges(3, 2s));
+
+  std::atomic<bool> done{false};
+  std::atomic<int> newOk{0}, newFailed{0}, deniedAttempts{0}, deniedConnected{0};
+  std::thread newConnections([&] {
+    while (!done) {
+      (connect("a", "b", 80, 1000ms) == TcpResult::Connected ? newOk : newFailed)++;
+      std::this_thread::sleep_for(3ms);
+    }
+  });
+  std::thread deniedFlows([&] {
+    while (!done) {
+      deniedConnected += connect("a", "b", 81, 30ms) == TcpResult::Connected;
+      deniedConnected += connect("a", "c", 80, 30ms) == TcpResult::Connected;
+      deniedAttempts += 2;
+    }
+  });
+  for (int i = 1; i <= kSwaps && !HasFailure(); ++i) {
+    write("policy.yaml", bIngress({80, 9000 + i % 2}));
+    EXPECT_TRUE(n1.waitForGeneration(1 + i)) << "swap " << i;
+  }
+  done = true;
+  newConnections.join();
+  deniedFlows.join();
+  for (auto& s : sessions) {
+    TcpSession::Stats st = s->stop();
+    EXPECT_TRUE(st.stayedUp()) << "a long-lived connection was disturbed: " << st.error << ", stalls " << st.stalls;
+    EXPECT_GT(st.exchanges, 100u);
+  }
+  EXPECT_EQ(newFailed, 0) << "new allowed connections failed during swaps (" << newOk << " succeeded)";
+  EXPECT_GT(newOk, 100);
+  EXPECT_GT(deniedAttempts, 100);
+  EXPECT_EQ(deniedConnected, 0);
+  EXPECT_EQ(b81->accepted(), 0u) << "a denied flow reached its server";
+  EXPECT_EQ(c80->accepted(), 0u) << "a denied flow reached its server";
+  agent::AgentStatus s = n1.status();
+  EXPECT_EQ(s.generation, uint64_t(kSwaps + 1));
+  fprintf(stderr, "%d swaps; last: compile %.1f ms, load %.1f ms, attach %.2f ms; %d new connections, %d denied attempts\n",
+          kSwaps, s.lastSwap.compileMs, s.lastSwap.loadMs, s.lastSwap.swapMs, newOk.load(), deniedAttempts.load());
+}
+
+// `sluice agent` as a process, killed with SIGKILL and restarted.
+class AgentProcess {
+ public:
+  AgentProcess(const std::string& netnsPath, const std::vector<std::string>& args, const std::string& logPath) {
+    std::vector<std::string> argv = {"nsenter", "--net=" + netnsPath, SLUICE_BINARY, "agent"};
+    argv.insert(argv.end(), args.begin(), args.end());
+    pid_ = ::fork();
+    if (pid_ == 0) {
+      int fd = ::open(logPath.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+      ::dup2(fd, 1);
+      ::dup2(fd, 2);
+      std::vector<char*> cargv;
+      for (auto& a : argv) cargv.push_back(a.data());
+      cargv.push_back(nullptr);
+      ::execvp(cargv[0], cargv.data());
+      ::_exit(127);
+    }
+  }
+  ~AgentProcess() { kill(SIGKILL); }
+  void kill(int sig) {
+    if (pid_ > 0) {
+      ::kill(pid_, sig);
+      int status;
+      ::waitpid(pid_, &status, 0);
+      pid_ = -1;
+    }
+  }
+  bool running() const { return pid_ > 0 && ::waitpid(pid_, nullptr, WNOHANG) == 0; }
+
+ private:
+  pid_t pid_ = -1;
+};
+
+TEST_F(AgentCluster, SigkilledAgentLeavesEnforcementAndARestartAdoptsWithoutAGap) {
+  write("policy.yaml", bIngress({80}));
+  cluster_.addPod("node-1", "d", "10.77.1.12");
+  write("d.yaml", podYaml("x", "d", "node-1", "10.77.1.12", "d"));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  const std::string log = (dir_ / ".agent.log").string();
+  const std::vector<std::string> args = {"--node", "node-1", "--watch", dir_.string(), "--bpffs-root", bpffsRoot_};
+  auto logText = [&] { std::ifstream in(log); std::stringstream s; s << in.rdbuf(); return s.str(); };
+  auto waitForPrograms = [&](int64_t notThisOne) {
+    auto deadline = std::chrono::steady_clock::now() + 20s;
+    while (std::chrono::steady_clock::now() < deadline) {
+      int64_t id = attachedProgram("b", TcHook::Ingress);
+      if (id > 0 && id != notThisOne && attachedProgram("a", TcHook::Egress) > 0) return id;
+      std::this_thread::sleep_for(5ms);
+    }
+    return int64_t(-1);
+  };
+
+  auto agent = std::make_unique<AgentProcess>(cluster_.nodeNetnsPath("node-1"), args, log);
+  int64_t first = waitForPrograms(0);
+  ASSERT_GT(first, 0) << logText();
+  EXPECT_GT(attachedProgram("d", TcHook::Egress), 0);
+  TcpSession session(cluster_, "a", cluster_.podIp("b"), 80, 5ms);
+  ASSERT_TRUE(session.waitForExchanges(3, 2s));
+  std::atomic<bool> done{false};
+  std::atomic<int> deniedConnected{0}, deniedAttempts{0};
+  std::thread deniedFlow([&] {
+    while (!done) {
+      deniedConnected += connect("a", "b", 81, 30ms) == TcpResult::Connected;
+      ++deniedAttempts;
+    }
+  });
+
+  agent->kill(SIGKILL);
+  EXPECT_EQ(attachedProgram("b", TcHook::Ingress), first) << "the programs must outlive the agent";
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  // While it is away, pod d goes.
+  remove("d.yaml");
+  std::this_thread::sleep_for(100ms);
+
+  agent = std::make_unique<AgentProcess>(cluster_.nodeNetnsPath("node-1"), args, log);
+  int64_t second = waitForPrograms(first);
+  ASSERT_GT(second, 0) << logText();
+  EXPECT_TRUE(session.waitForExchanges(5, 2s));
+  done = true;
+  deniedFlow.join();
+  EXPECT_TRUE(session.stop().stayedUp()) << "the connection did not survive the restart";
+  EXPECT_GT(deniedAttempts, 10);
+  EXPECT_EQ(deniedConnected, 0);
+  EXPECT_EQ(b81->accepted(), 0u) << "a denied flow got through while the agent was away or restarting";
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  // The restarted agent found what the dead one left on d's interface.
+  auto deadline = std::chrono::steady_clock::now() + 5s;
+  while (attachedProgram("d", TcHook::Egress) != 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(10ms);
+  EXPECT_EQ(attachedProgram("d", TcHook::Egress), 0) << logText();
+  EXPECT_EQ(attachedProgram("d", TcHook::Ingress), 0);
+
+  // `sluice agent status` talks to it (in its network namespace).
+  auto status = cluster_.execInNode("node-1", {SLUICE_BINARY, "agent", "status"});
+  EXPECT_EQ(status.status, 0) << status.output;
+  EXPECT_NE(status.output.find("enforcing generation 1"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("x/b"), std::string::npos) << status.output;
+  EXPECT_NE(status.output.find("attached on " + cluster_.hostIfName("b")), std::string::npos) << status.output;
+  agent->kill(SIGTERM);
+  EXPECT_NE(logText().find("stopped; the attached programs stay"), std::string::npos) << logText();
+}
+
+}  // namespace
+}  // namespace sluice::agent_testing

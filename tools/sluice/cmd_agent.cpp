@@ -1,0 +1,140 @@
+// `sluice agent`: the node runtime (agent/node_agent.h), and `sluice agent
+// status`, which asks a running agent on this node how it is doing.
+#include <httplib.h>
+
+#include <csignal>
+#include <iostream>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "agent/node_agent.h"
+#include "tools/sluice/cli_common.h"
+#include "tools/sluice/commands.h"
+
+namespace sluice::cli {
+
+namespace {
+
+agent::NodeAgent* runningAgent = nullptr;
+
+void onSignal(int) {
+  if (runningAgent) runningAgent->stop();  // async-signal-safe: an atomic store and an eventfd write
+}
+
+int printStatus(const std::string& address, int port, bool json) {
+  httplib::Client client(address, port);
+  client.set_connection_timeout(2);
+  client.set_read_timeout(5);
+  auto res = client.Get("/status");
+  if (!res || res->status != 200) {
+    std::cerr << fmt::format("sluice agent status: no agent answers on {}:{} ({})\n", address, port,
+                             res ? fmt::format("HTTP {}", res->status) : httplib::to_string(res.error()));
+    return kExitInputError;
+  }
+  if (json) {
+    std::cout << res->body;
+    return kExitOk;
+  }
+  auto s = nlohmann::json::parse(res->body, nullptr, false);
+  if (s.is_discarded()) {
+    std::cerr << "sluice agent status: the agent's answer is not JSON\n";
+    return kExitInputError;
+  }
+  std::cout << fmt::format("node {}: {} from {}\n", s["node"].get<std::string>(),
+                           s["enforcing"].get<bool>() ? fmt::format("enforcing generation {}", s["generation"].get<uint64_t>())
+                                                      : std::string("not enforcing yet"),
+                           s["source"].get<std::string>());
+  const auto& last = s["last"];
+  std::cout << fmt::format("reconciles {} (swaps {}, map updates {}, failures {}); last: {} in {:.1f} ms\n",
+                           s["reconciles"].get<uint64_t>(), s["swaps"].get<uint64_t>(), s["mapUpdates"].get<uint64_t>(),
+                           s["failures"].get<uint64_t>(), last["result"].get<std::string>(),
+                           last["totalMs"].get<double>());
+  if (s["swaps"].get<uint64_t>() > 0) {
+    const auto& sw = s["lastSwap"];
+    std::cout << fmt::format("last swap: compile {:.1f} ms, load {:.1f} ms, attach {:.1f} ms, {:.1f} ms after the change\n",
+                             sw["compileMs"].get<double>(), sw["loadMs"].get<double>(), sw["swapMs"].get<double>(),
+                             sw["sinceChangeMs"].get<double>());
+  }
+  if (!s["lastFailure"].is_null())
+    std::cout << "last failure (the previous generation stayed):\n  "
+              << s["lastFailure"]["error"].get<std::string>() << "\n";
+  if (!s["sourceErrors"].get<std::string>().empty())
+    std::cout << "manifests that do not parse (their last good objects stay):\n"
+              << s["sourceErrors"].get<std::string>();
+  for (const auto& e : s["endpoints"])
+    std::cout << fmt::format("  {:<40} {:<15} {}\n", e["pod"].get<std::string>(), e["ip"].get<std::string>(),
+                             e["attached"].get<bool>() ? "attached on " + e["interface"].get<std::string>()
+                                                       : "NOT attached: " + e["problem"].get<std::string>());
+  if (!s["uplinkProgram"].get<std::string>().empty())
+    std::cout << "  uplink program on " << s["uplinkProgram"].get<std::string>() << "\n";
+  return kExitOk;
+}
+
+}  // namespace
+
+void registerAgent(CLI::App& app) {
+  auto o = std::make_shared<agent::AgentOptions>();
+  auto settleMs = std::make_shared<int>(10);
+  auto noMetrics = std::make_shared<bool>(false);
+  CLI::App* cmd = app.add_subcommand(
+      "agent",
+      "Run the node runtime: follow the cluster state (a manifest directory or the Kubernetes API), compile this "
+      "node's programs when their code changes, attach them to the local pods' host-side interfaces (found by the "
+      "route to each pod's address) and swap them atomically; update the pinned maps in place when only addresses, "
+      "identities or service backends changed. Programs stay attached and enforcing when the agent stops or dies; a "
+      "restarted agent replaces them without a gap. Needs root. Metrics and status on a loopback HTTP endpoint.");
+  cmd->add_option("--node", o->node, "The Node this agent serves (required)");
+  auto* watch = cmd->add_option("--watch", o->watchDir,
+                                "A directory of manifests, followed as files change (written in place or replaced by "
+                                "rename; hidden files are ignored)");
+  auto* kube = cmd->add_option("--kubeconfig", o->kubeconfig,
+                               "A kubeconfig file: list and watch the API server of its current context");
+  watch->excludes(kube);
+  cmd->add_option("--bpffs-root", o->bpffsRoot, "Where the node's long-lived maps are pinned (<root>/<node>)")
+      ->capture_default_str();
+  cmd->add_option("--uplink", o->uplinks,
+                  "Interface for the uplink program (NodePort, external addresses); repeatable. Default: the "
+                  "interfaces holding the node's addresses");
+  cmd->add_option("--metrics-port", o->metricsPort, "Port of the metrics and status endpoint on 127.0.0.1")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 65535));
+  cmd->add_flag("--no-metrics", *noMetrics, "Serve no metrics or status endpoint");
+  cmd->add_option("--settle-ms", *settleMs, "Quiet time that ends a burst of changes before a reconcile")
+      ->capture_default_str()
+      ->check(CLI::Range(0, 10000));
+  cmd->add_option("--cpu", o->compile.cpu, "BPF instruction set: v4 or v3")->check(CLI::IsMember({"v3", "v4"}));
+
+  auto statusPort = std::make_shared<int>(9964);
+  auto statusJson = std::make_shared<bool>(false);
+  CLI::App* status = cmd->add_subcommand("status", "Ask the agent running on this node (in this network namespace) "
+                                                   "what it enforces: generation, last reconcile, endpoints");
+  status->add_option("--metrics-port", *statusPort, "The agent's metrics port")->capture_default_str();
+  status->add_flag("--json", *statusJson, "Print the agent's JSON status as is");
+  status->callback([=] {
+    int code = printStatus("127.0.0.1", *statusPort, *statusJson);
+    if (code != kExitOk) throw CLI::RuntimeError(code);
+  });
+  cmd->callback([=] {
+    if (cmd->got_subcommand(status)) return;
+    if (o->node.empty()) {
+      std::cerr << "sluice agent: --node is required\n";
+      throw CLI::RuntimeError(kExitUsage);
+    }
+    if (o->watchDir.empty() && o->kubeconfig.empty()) {
+      std::cerr << "sluice agent: give a state source: --watch DIR or --kubeconfig FILE\n";
+      throw CLI::RuntimeError(kExitUsage);
+    }
+    if (*noMetrics) o->metricsPort = -1;
+    o->settle = std::chrono::milliseconds(*settleMs);
+    agent::NodeAgent a(*o);
+    runningAgent = &a;
+    std::signal(SIGINT, onSignal);
+    std::signal(SIGTERM, onSignal);
+    int code = a.run();
+    runningAgent = nullptr;
+    if (code != 0) throw CLI::RuntimeError(code);
+  });
+}
+
+}  // namespace sluice::cli
