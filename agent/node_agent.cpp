@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include <cstring>
+#include <filesystem>
 #include <iostream>
 
 #include <fmt/format.h>
@@ -22,6 +23,7 @@
 #include "runtime/loader.h"
 #include "runtime/route_lookup.h"
 #include "runtime/tc_attach.h"
+#include "runtime/tcx_attach.h"
 
 namespace sluice::agent {
 
@@ -87,6 +89,11 @@ bool NodeAgent::setUp(std::string& error) {
     error = e;
     return false;
   }
+  if (options_.attach == AttachMode::Tcx && !runtime::tcxAvailable()) {
+    error = "--attach tcx: this kernel has no tcx (it needs 6.6 or later)";
+    return false;
+  }
+  useTcx_ = options_.attach == AttachMode::Tcx || (options_.attach == AttachMode::Auto && runtime::tcxAvailable());
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
   if (wakeFd_ < 0) {
     error = fmt::format("eventfd: {}", std::strerror(errno));
@@ -122,7 +129,8 @@ int NodeAgent::run() {
     log("cannot start: " + error);
     return 2;
   }
-  log(fmt::format("serving node {} from {}; maps pinned under {}", options_.node, status_.source, pinDir()));
+  log(fmt::format("serving node {} from {}; maps pinned under {}; programs attached with {}", options_.node,
+                  status_.source, pinDir(), useTcx_ ? "tcx links (pinned under <pins>/links)" : "tc filters"));
   // The API source is ready once every resource was listed; a directory at once.
   bool dirty = dir_ != nullptr;
   Clock::time_point firstChange = Clock::now(), lastChange = firstChange;
@@ -323,11 +331,11 @@ void NodeAgent::swapUplink(int uplinkFd) {
   for (int ifindex : uplinkIfindexes_) {
     std::string e;
     if (uplinkFd >= 0) {
-      if (runtime::attachTc(ifindex, runtime::TcHook::Ingress, uplinkFd, e))
+      if (attachHook(ifindex, runtime::TcHook::Ingress, uplinkFd, !uplinkAttached_.count(ifindex), e))
         uplinkAttached_.insert(ifindex);
       else
         log("uplink: " + e);
-    } else if (runtime::detachTc(ifindex, runtime::TcHook::Ingress, e)) {
+    } else if (detachHook(ifindex, runtime::TcHook::Ingress, e)) {
       // No NodePort or external address any more (or a restart finding an old program).
       uplinkAttached_.erase(ifindex);
     }
@@ -397,8 +405,9 @@ void NodeAgent::attachEndpoints(const std::set<std::string>* force) {
     }
     // Ingress policy first: a pod that becomes isolated is protected before
     // its own egress program changes.
-    if (!runtime::attachTc(hop->ifindex, runtime::TcHook::Egress, code->second.toFd, error) ||
-        !runtime::attachTc(hop->ifindex, runtime::TcHook::Ingress, code->second.fromFd, error)) {
+    bool firstHere = old == placed_.end() || old->second.ifindex != hop->ifindex;
+    if (!attachHook(hop->ifindex, runtime::TcHook::Egress, code->second.toFd, firstHere, error) ||
+        !attachHook(hop->ifindex, runtime::TcHook::Ingress, code->second.fromFd, firstHere, error)) {
       unplaced_[key] = error;
       log(fmt::format("{}: {}", key, error));
       continue;
@@ -406,8 +415,8 @@ void NodeAgent::attachEndpoints(const std::set<std::string>* force) {
     if (old != placed_.end() && old->second.ifindex != hop->ifindex) {
       // The pod came back on a new interface; the old one is most likely gone.
       std::string ignored;
-      runtime::detachTc(old->second.ifindex, runtime::TcHook::Egress, ignored);
-      runtime::detachTc(old->second.ifindex, runtime::TcHook::Ingress, ignored);
+      detachHook(old->second.ifindex, runtime::TcHook::Egress, ignored);
+      detachHook(old->second.ifindex, runtime::TcHook::Ingress, ignored);
     }
     placed_[key] = Placement{hop->ifindex, hop->ifname};
     unplaced_.erase(key);
@@ -421,12 +430,10 @@ void NodeAgent::detachGone(const ir::NodeProgram& next) {
       continue;
     }
     std::string e1, e2;
-    // The interface usually went away with the pod; then there is nothing to detach.
-    char name[IF_NAMESIZE];
-    if (if_indextoname(unsigned(it->second.ifindex), name)) {
-      runtime::detachTc(it->second.ifindex, runtime::TcHook::Ingress, e1);
-      runtime::detachTc(it->second.ifindex, runtime::TcHook::Egress, e2);
-    }
+    // The interface usually went away with the pod (a tcx link then is
+    // defunct, and its pin goes here too).
+    detachHook(it->second.ifindex, runtime::TcHook::Ingress, e1);
+    detachHook(it->second.ifindex, runtime::TcHook::Egress, e2);
     log(fmt::format("{}: gone, detached from {}", it->first, it->second.ifname));
     it = placed_.erase(it);
   }
@@ -461,6 +468,41 @@ void NodeAgent::detachStrays() {
     }
   }
   if_freenameindex(list);
+  // tcx links pinned for interfaces that are gone or no longer ours.
+  std::error_code ec;
+  for (const auto& entry : std::filesystem::directory_iterator(pinDir() + "/links", ec)) {
+    int ifindex = runtime::pinnedTcxIfindex(entry.path().string());
+    if (ifindex > 0 && owned.count(ifindex)) continue;
+    std::string e;
+    if (runtime::detachTcx(entry.path().string(), e))
+      log(fmt::format("detached the tcx link {} (no pod of this node owns its interface)", entry.path().string()));
+  }
+}
+
+std::string NodeAgent::linkPin(int ifindex, runtime::TcHook hook) const {
+  return fmt::format("{}/links/{}_{}", pinDir(), ifindex, runtime::toString(hook));  // bpffs refuses dots
+}
+
+bool NodeAgent::attachHook(int ifindex, runtime::TcHook hook, int progFd, bool firstHere, std::string& error) {
+  if (!useTcx_) {
+    if (!runtime::attachTc(ifindex, hook, progFd, error)) return false;
+    std::string ignored;
+    if (firstHere) runtime::detachTcx(linkPin(ifindex, hook), ignored);  // left by a tcx agent before
+    return true;
+  }
+  if (!runtime::attachTcx(ifindex, hook, progFd, linkPin(ifindex, hook), error)) return false;
+  // A classic tc filter left by an agent that ran without tcx (tcx runs
+  // first and decides, so removing it after the link is in place leaves no gap).
+  std::string ignored;
+  if (firstHere) runtime::detachTc(ifindex, hook, ignored);
+  return true;
+}
+
+bool NodeAgent::detachHook(int ifindex, runtime::TcHook hook, std::string& error) {
+  bool ok = runtime::detachTcx(linkPin(ifindex, hook), error);
+  char name[IF_NAMESIZE];
+  if (if_indextoname(unsigned(ifindex), name)) ok &= runtime::detachTc(ifindex, hook, error);
+  return ok;
 }
 
 void NodeAgent::publish(const ReconcileReport& report) {

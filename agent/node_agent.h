@@ -10,9 +10,10 @@
 //     backends: no new program), or
 //   - compile only the endpoints whose code changed, load them (the verifier
 //     judges every program before anything is attached) and attach them: per
-//     endpoint to-pod then from-pod, each replaced atomically with tc's
-//     replace (runtime/tc_attach.h), so every packet meets either the old
-//     program or the new one, never none.
+//     endpoint to-pod then from-pod, each replaced atomically — a pinned tcx
+//     link updated in place (runtime/tcx_attach.h) where the kernel has tcx,
+//     tc's replace otherwise (runtime/tc_attach.h) — so every packet meets
+//     either the old program or the new one, never none.
 // Connection tracking, affinity, counters, the IP cache and the service
 // tables live in maps pinned under <bpffs-root>/<node>, shared by every
 // generation (their names carry their layout version: sluice_abi.h).
@@ -46,6 +47,7 @@
 
 namespace sluice::runtime {
 class LoadedNode;
+enum class TcHook;
 }
 
 namespace sluice::agent {
@@ -54,12 +56,19 @@ class DirSource;
 class ApiSource;
 class MetricsServer;
 
+enum class AttachMode {
+  Auto,  // tcx links where the kernel has them, tc filters otherwise
+  Tcx,   // tcx links (pinned under <bpffs-root>/<node>/links), updated in place
+  Tc,    // classic tc filters under clsact, replaced in place
+};
+
 struct AgentOptions {
   std::string node;                          // the Node this agent serves
   std::string watchDir;                      // --watch: a manifest directory ...
   std::string kubeconfig;                    // ... or --kubeconfig: the API server
   std::string bpffsRoot = "/sys/fs/bpf/sluice";  // maps pinned under <root>/<node>
   std::vector<std::string> uplinks;          // uplink interfaces; empty: those holding the node's addresses
+  AttachMode attach = AttachMode::Auto;
   std::string metricsAddress = "127.0.0.1";  // loopback only
   int metricsPort = 9964;                    // 0: any free port (status().metricsPort), -1: no endpoint
   std::chrono::milliseconds settle{10};      // quiet time that ends a burst of changes
@@ -134,6 +143,11 @@ class NodeAgent {
   bool loadState(ClusterState& state, std::string& problems);
   void reconcile(std::chrono::steady_clock::time_point firstChange);
   void swapUplink(int uplinkFd);  // -1: detach
+  // One hook, with tcx or tc (useTcx_). `firstHere`: the first attach on this
+  // interface, which also removes what the other mechanism left there.
+  bool attachHook(int ifindex, runtime::TcHook hook, int progFd, bool firstHere, std::string& error);
+  bool detachHook(int ifindex, runtime::TcHook hook, std::string& error);  // both mechanisms
+  std::string linkPin(int ifindex, runtime::TcHook hook) const;
   // Attaches endpoints not placed yet or whose interface changed, and every
   // one in `force` (new programs).
   void attachEndpoints(const std::set<std::string>* force);
@@ -173,6 +187,7 @@ class NodeAgent {
   std::vector<std::string> uplinkNames_;
   std::set<int> uplinkAttached_;
   bool straysChecked_ = false;
+  bool useTcx_ = false;
   int wakeFd_ = -1;
   std::atomic<bool> stopping_{false};
   std::atomic<uint64_t> reconciles_{0}, completed_{0};

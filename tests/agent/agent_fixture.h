@@ -25,6 +25,7 @@
 
 #include "agent/node_agent.h"
 #include "runtime/tc_attach.h"
+#include "runtime/tcx_attach.h"
 #include "tests/kernel/netns_cluster.h"
 #include "tests/kernel/traffic.h"
 
@@ -187,13 +188,26 @@ class AgentCluster : public ::testing::Test {
   }
   AgentThread& startAgent(const std::string& node) { return startAgent(node, options(node)); }
 
+  // The program on the hook of the pod's host-side interface: tcx's if any
+  // (tcx runs first), else the classic tc filter's; 0 when none.
   int64_t attachedProgram(const std::string& pod, runtime::TcHook hook) const {
     int64_t id = -1;
     cluster_.runInNode(cluster_.pod(pod).node, [&] {
       std::string error;
-      id = runtime::attachedTcProgramId(cluster_.hostIfindex(pod), hook, error);
+      auto tcx = runtime::tcxProgramIds(cluster_.hostIfindex(pod), hook, error);
+      id = !tcx.empty() ? int64_t(tcx.front()) : runtime::attachedTcProgramId(cluster_.hostIfindex(pod), hook, error);
     });
     return id;
+  }
+  // How many programs the hook runs (tcx links and tc filter together).
+  size_t programsOnHook(const std::string& pod, runtime::TcHook hook) const {
+    size_t n = 0;
+    cluster_.runInNode(cluster_.pod(pod).node, [&] {
+      std::string error;
+      n = runtime::tcxProgramIds(cluster_.hostIfindex(pod), hook, error).size() +
+          (runtime::attachedTcProgramId(cluster_.hostIfindex(pod), hook, error) > 0);
+    });
+    return n;
   }
   kernel_testing::TcpResult connect(const std::string& from, const std::string& to, uint16_t port,
                                     milliseconds timeout = 500ms) {

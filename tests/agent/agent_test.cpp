@@ -364,5 +364,53 @@ TEST_F(AgentCluster, SigkilledAgentLeavesEnforcementAndARestartAdoptsWithoutAGap
   EXPECT_NE(logText().find("stopped; the attached programs stay"), std::string::npos) << logText();
 }
 
+// Every hook runs exactly one sluice program, whichever way it is attached:
+// tcx links are updated in place across swaps, and an agent switching from
+// tc filters to tcx (or a kernel upgrade) removes the filters once the links
+// are in place, without a gap for a live connection.
+TEST_F(AgentCluster, OneProgramPerHookAcrossSwapsAndFromTcToTcx) {
+  ASSERT_TRUE(runtime::tcxAvailable()) << "this kernel (>= 6.6 expected) has no tcx";
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  agent::AgentOptions tc = options("node-1");
+  tc.attach = agent::AttachMode::Tc;
+  auto first = std::make_unique<AgentThread>(cluster_.nodeNetnsPath("node-1"), tc);
+  ASSERT_TRUE(first->waitForGeneration(1));
+  for (const char* pod : {"a", "b"})
+    for (TcHook hook : {TcHook::Ingress, TcHook::Egress}) {
+      EXPECT_EQ(programsOnHook(pod, hook), 1u) << pod;
+      std::string e;
+      cluster_.runInNode("node-1", [&] { EXPECT_TRUE(runtime::tcxProgramIds(cluster_.hostIfindex(pod), hook, e).empty()); });
+    }
+  TcpSession session(cluster_, "a", cluster_.podIp("b"), 80, 5ms);
+  ASSERT_TRUE(session.waitForExchanges(3, 2s));
+  EXPECT_EQ(first->stop(), 0);
+  first.reset();
+
+  agent::AgentOptions tcx = options("node-1");
+  tcx.attach = agent::AttachMode::Tcx;
+  AgentThread& second = startAgent("node-1", tcx);
+  ASSERT_TRUE(second.waitForGeneration(1));
+  for (int i = 0; i < 3; ++i) {  // swaps update the links
+    write("policy.yaml", bIngress({80, 9000 + i}));
+    ASSERT_TRUE(second.waitForGeneration(2 + i));
+  }
+  for (const char* pod : {"a", "b"})
+    for (TcHook hook : {TcHook::Ingress, TcHook::Egress}) {
+      EXPECT_EQ(programsOnHook(pod, hook), 1u) << pod << " " << runtime::toString(hook);
+      int64_t tcFilter = 0;
+      cluster_.runInNode("node-1", [&] {
+        std::string e;
+        tcFilter = runtime::attachedTcProgramId(cluster_.hostIfindex(pod), hook, e);
+      });
+      EXPECT_EQ(tcFilter, 0) << "the classic filter must be gone once the tcx link is in place";
+    }
+  EXPECT_TRUE(session.waitForExchanges(5, 2s));
+  EXPECT_TRUE(session.stop().stayedUp());
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::TimedOut);
+  EXPECT_EQ(b81->accepted(), 0u);
+}
+
 }  // namespace
 }  // namespace sluice::agent_testing

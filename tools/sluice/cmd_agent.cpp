@@ -103,6 +103,12 @@ void registerAgent(CLI::App& app) {
   cmd->add_option("--settle-ms", *settleMs, "Quiet time that ends a burst of changes before a reconcile")
       ->capture_default_str()
       ->check(CLI::Range(0, 10000));
+  auto attach = std::make_shared<std::string>("auto");
+  cmd->add_option("--attach", *attach,
+                  "How programs are attached: tcx (pinned BPF links, kernel 6.6 and later), tc (classic filters "
+                  "under clsact), or auto (tcx where the kernel has it)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "tcx", "tc"}));
   cmd->add_option("--cpu", o->compile.cpu, "BPF instruction set: v4 or v3")->check(CLI::IsMember({"v3", "v4"}));
 
   auto statusPort = std::make_shared<int>(9964);
@@ -126,6 +132,7 @@ void registerAgent(CLI::App& app) {
       throw CLI::RuntimeError(kExitUsage);
     }
     if (*noMetrics) o->metricsPort = -1;
+    o->attach = *attach == "tcx" ? agent::AttachMode::Tcx : *attach == "tc" ? agent::AttachMode::Tc : agent::AttachMode::Auto;
     o->settle = std::chrono::milliseconds(*settleMs);
     agent::NodeAgent a(*o);
     runningAgent = &a;
