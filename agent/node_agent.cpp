@@ -114,12 +114,13 @@ bool NodeAgent::setUp(std::string& error) {
   return api_->start(error);
 }
 
-bool NodeAgent::loadState(ClusterState& state, std::string& problems) {
+bool NodeAgent::loadState(const ClusterState*& state, std::string& problems) {
   if (dir_) dir_->rescan(fragments_, problems);
   if (api_) api_->update(fragments_);
   Diagnostics diags;
-  state = fragments_.merge(diags);
+  const ClusterState& merged = fragments_.merge(diags);
   problems += diags.render(false);
+  state = &merged;
   return true;
 }
 
@@ -196,7 +197,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
     publish(r);
   };
 
-  ClusterState state;
+  const ClusterState* state = nullptr;
   std::string problems;
   loadState(state, problems);
   r.loadStateMs = msSince(start);
@@ -211,7 +212,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
   Diagnostics diags;
   ir::LowerOptions lo;
   lo.onlyNode = options_.node;
-  ir::Program program = ir::lower(state, diags, lo);
+  ir::Program program = ir::lower(*state, diags, lo);
   r.lowerMs = msSince(t);
   if (diags.hasErrors()) return fail("the cluster state cannot be lowered:\n" + diags.render(false));
   ir::NodeProgram node;

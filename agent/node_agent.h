@@ -140,7 +140,7 @@ class NodeAgent {
   void log(const std::string& line) const;
   bool setUp(std::string& error);
   bool sourceChanged();        // drains the source's notifications
-  bool loadState(ClusterState& state, std::string& problems);
+  bool loadState(const ClusterState*& state, std::string& problems);  // state: valid until the next call
   void reconcile(std::chrono::steady_clock::time_point firstChange);
   void swapUplink(int uplinkFd);  // -1: detach
   // One hook, with tcx or tc (useTcx_). `firstHere`: the first attach on this

@@ -7,6 +7,7 @@
 #pragma once
 
 #include <map>
+#include <set>
 #include <string>
 
 #include "frontend/cluster_state.h"
@@ -26,7 +27,11 @@ class StateFragments {
   // Every unit's objects (a failing unit's last good ones), checked for
   // duplicates across units and finalized. `diags` gets the duplicates and the
   // warnings of units that parsed; errors of failing units are in errors().
-  ClusterState merge(Diagnostics& diags) const;
+  // Incremental: the objects of units changed since the last merge are
+  // replaced in the previous result (a full rebuild when duplicates are
+  // involved, so "the first definition wins" means the same either way).
+  // The reference stays valid until the next merge.
+  const ClusterState& merge(Diagnostics& diags);
   // Rendered errors of the units that failed their last update ("" if none).
   std::string errors() const;
 
@@ -37,7 +42,12 @@ class StateFragments {
     std::string lastErrors;   // rendered diagnostics of the last failed parse
     Diagnostics lastDiags;    // the same, to re-report on merge
   };
+  void rebuild(Diagnostics& diags);
+
   std::map<std::string, Unit> units_;
+  ClusterState merged_;
+  std::set<std::string> dirty_;  // units updated or removed since merged_
+  bool mergedValid_ = false;      // merged_ holds every unit as of the last merge, without duplicates
 };
 
 }  // namespace sluice::agent

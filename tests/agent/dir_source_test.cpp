@@ -6,6 +6,7 @@
 #include <chrono>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
 #include <gtest/gtest.h>
 
@@ -168,6 +169,48 @@ TEST_F(DirSourceTest, DuplicatesAcrossFilesKeepTheFirstAndAreReported) {
   EXPECT_EQ(s.namespaces.size(), 1u);
   EXPECT_TRUE(d.hasErrors());
   EXPECT_NE(d.render(false).find("b.yaml"), std::string::npos) << d.render(false);
+}
+
+// The incremental merge must give exactly what merging every unit afresh gives.
+TEST(StateFragmentsMerge, IncrementalEqualsFromScratch) {
+  auto pod = [](const std::string& ns, const std::string& name, int ip, const std::string& app) {
+    return "---\napiVersion: v1\nkind: Pod\nmetadata: {name: " + name + ", namespace: " + ns + ", labels: {app: " +
+           app + "}}\nspec: {nodeName: n1, containers: [{name: c}]}\nstatus: {phase: Running, podIP: 10.0.0." +
+           std::to_string(ip) + "}\n";
+  };
+  std::map<std::string, std::string> texts;  // what every unit holds now
+  StateFragments incremental;
+  for (int i = 0; i < 12; ++i) {
+    std::string unit = "u" + std::to_string(i);
+    texts[unit] = ns(i % 2 ? "odd" : "even") + pod(i % 3 ? "x" : "y", "p" + std::to_string(i), i + 1, "a");
+    incremental.update(unit, texts[unit]);
+  }
+  Diagnostics d0;
+  incremental.merge(d0);
+  uint32_t seed = 7;
+  auto next = [&] { return seed = seed * 1103515245u + 12345u; };
+  for (int step = 0; step < 60; ++step) {
+    std::string unit = "u" + std::to_string(next() % 14);
+    switch (next() % 4) {
+      case 0:
+        incremental.remove(unit);
+        texts.erase(unit);
+        break;
+      case 1:  // a duplicate of another unit's pod: the first (by unit order) must win, as from scratch
+        texts[unit] = pod("x", "p1", 150 + step % 100, "dup");  // valid addresses: a unit that fails keeps old objects
+        incremental.update(unit, texts[unit]);
+        break;
+      default:
+        texts[unit] = pod(next() % 2 ? "x" : "z", "q" + std::to_string(step), 50 + step, "b" + std::to_string(step % 3));
+        incremental.update(unit, texts[unit]);
+    }
+    StateFragments scratch;
+    for (const auto& [u, t] : texts) scratch.update(u, t);
+    Diagnostics di, ds;
+    std::string got = incremental.merge(di).dump(), want = scratch.merge(ds).dump();
+    ASSERT_EQ(got, want) << "step " << step;
+    EXPECT_EQ(di.render(false), ds.render(false)) << "step " << step;
+  }
 }
 
 }  // namespace
