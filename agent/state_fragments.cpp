@@ -32,21 +32,23 @@ template <class T>
 void append(std::vector<T>& to, const std::vector<T>& from) {
   to.insert(to.end(), from.begin(), from.end());
 }
+void appendObjects(ClusterState& to, const ClusterState& from) {
+  append(to.namespaces, from.namespaces);
+  append(to.pods, from.pods);
+  append(to.nodes, from.nodes);
+  append(to.services, from.services);
+  append(to.endpointSlices, from.endpointSlices);
+  append(to.endpoints, from.endpoints);
+  append(to.networkPolicies, from.networkPolicies);
+  append(to.ciliumPolicies, from.ciliumPolicies);
+}
 }  // namespace
 
 void StateFragments::rebuild(Diagnostics& diags) {
   merged_ = ClusterState{};
   for (const auto& [name, unit] : units_) {
     if (!unit.good) continue;
-    const ClusterState& s = unit.state;
-    append(merged_.namespaces, s.namespaces);
-    append(merged_.pods, s.pods);
-    append(merged_.nodes, s.nodes);
-    append(merged_.services, s.services);
-    append(merged_.endpointSlices, s.endpointSlices);
-    append(merged_.endpoints, s.endpoints);
-    append(merged_.networkPolicies, s.networkPolicies);
-    append(merged_.ciliumPolicies, s.ciliumPolicies);
+    appendObjects(merged_, unit.state);
   }
   size_t before = diags.errorCount();
   checkDuplicates(merged_, diags);
@@ -86,15 +88,7 @@ const ClusterState& StateFragments::merge(Diagnostics& diags) {
   for (const std::string& name : dirty_) {
     auto it = units_.find(name);
     if (it == units_.end() || !it->second.good) continue;
-    const ClusterState& s = it->second.state;
-    append(merged_.namespaces, s.namespaces);
-    append(merged_.pods, s.pods);
-    append(merged_.nodes, s.nodes);
-    append(merged_.services, s.services);
-    append(merged_.endpointSlices, s.endpointSlices);
-    append(merged_.endpoints, s.endpoints);
-    append(merged_.networkPolicies, s.networkPolicies);
-    append(merged_.ciliumPolicies, s.ciliumPolicies);
+    appendObjects(merged_, it->second.state);
   }
   dirty_.clear();
   Diagnostics duplicates;
