@@ -156,8 +156,16 @@ bool attachTc(int ifindex, TcHook hook, int progFd, std::string& error) {
   return true;
 }
 
+// No clsact qdisc means no sluice filter; asking libbpf anyway makes the
+// kernel log "Parent Qdisc doesn't exists" for every such interface.
+static bool hasClsact(int ifindex) {
+  std::string kind, ignored;
+  return !ingressQdiscKind(ifindex, kind, ignored) || kind == "clsact";  // unsure: ask libbpf
+}
+
 bool detachTc(int ifindex, TcHook hook, std::string& error) {
   if (!interfaceExists(ifindex, hook, error)) return false;
+  if (!hasClsact(ifindex)) return true;
   LIBBPF_OPTS(bpf_tc_hook, tcHook, .ifindex = ifindex, .attach_point = attachPoint(hook));
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
   int rc = bpf_tc_detach(&tcHook, &opts);
@@ -171,6 +179,7 @@ bool detachTc(int ifindex, TcHook hook, std::string& error) {
 
 int64_t attachedTcProgramId(int ifindex, TcHook hook, std::string& error) {
   if (!interfaceExists(ifindex, hook, error)) return -1;
+  if (!hasClsact(ifindex)) return 0;
   LIBBPF_OPTS(bpf_tc_hook, tcHook, .ifindex = ifindex, .attach_point = attachPoint(hook));
   LIBBPF_OPTS(bpf_tc_opts, opts, .handle = kTcHandle, .priority = kTcPriority);
   int rc = bpf_tc_query(&tcHook, &opts);
