@@ -332,9 +332,13 @@ struct Sample {
 };
 
 // Sequential connect + close (RST: SO_LINGER 0, so no TIME_WAIT eats the
-// ephemeral ports) from the client pod for `ms`, to targets[rng()].
+// ports) from the client pod for `ms`, to targets[rng()]. Source ports: bound
+// explicitly, 1024 upwards, so that no two connections of one call share a
+// 5-tuple (the call stops after 64,000 connections); with `ephemeral`, left to
+// the kernel, which reuses the ports of earlier (reset) connections.
+constexpr uint32_t kMaxConnections = 64000;
 Sample connectLoop(const NetnsCluster& net, const std::vector<std::string>& targetIps, uint16_t port, int ms,
-                   uint32_t seed) {
+                   uint32_t seed, bool ephemeral) {
   Sample s;
   std::vector<sockaddr_in> targets;
   for (const auto& ip : targetIps) {
@@ -352,7 +356,8 @@ Sample connectLoop(const NetnsCluster& net, const std::vector<std::string>& targ
     const linger lg{1, 0};
     const timeval tv{3, 0};  // a lost SYN is retransmitted after 1 s: counted, not failed
     auto t0 = Clock::now(), end = t0 + std::chrono::milliseconds(ms);
-    for (auto now = t0; now < end && !gStop; now = Clock::now()) {
+    uint32_t n = 0;
+    for (auto now = t0; now < end && !gStop && (ephemeral || n < kMaxConnections); now = Clock::now(), ++n) {
       const sockaddr_in& to = targets[pick(rng)];
       int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
       if (fd < 0) {
@@ -362,6 +367,17 @@ Sample connectLoop(const NetnsCluster& net, const std::vector<std::string>& targ
       }
       setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
       setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+      if (!ephemeral) {
+        sockaddr_in from{};
+        from.sin_family = AF_INET;
+        from.sin_port = htons(uint16_t(1024 + n));
+        if (::bind(fd, reinterpret_cast<const sockaddr*>(&from), sizeof from) != 0) {
+          if (s.firstError.empty()) s.firstError = fmt::format("bind {}: {}", 1024 + n, std::strerror(errno));
+          ++s.failed;
+          ::close(fd);
+          continue;
+        }
+      }
       auto c0 = Clock::now();
       int r = ::connect(fd, reinterpret_cast<const sockaddr*>(&to), sizeof to);
       auto c1 = Clock::now();
@@ -395,6 +411,7 @@ struct Options {
   std::vector<std::string> modes{"none", "iptables-legacy", "iptables-nft", "nftables", "sluice"};
   int runs = 3;
   int durationMs = 1500;
+  bool ephemeral = false;  // kernel-chosen source ports, sluice's tracking map not emptied between figures
 };
 
 struct Cell {
@@ -511,11 +528,16 @@ void measureCell(const std::string& mode, int services, const Options& opt, Cell
   if (!installMode(mode, services, net, dir.path, kernel, cell)) return;
   std::fprintf(stderr, "%s, %d services: installed in %.0f ms\n", mode.c_str(), services, cell.loadMs);
 
+  int ctFd = -1;
+  if (kernel) {
+    runtime::LoadedNode* node = kernel->loaded(kNode);
+    ctFd = node ? node->mapFd(SLUICE_MAP_CT) : -1;
+  }
   std::vector<std::string> serviceIps;
   for (int i = 0; i < services; ++i) serviceIps.push_back(clusterIp(i));
   // A check first: a service (when the mode has them) and a pod answer.
   if (mode != "none") {
-    Sample c = connectLoop(net, serviceIps, kServicePort, 100, 1);
+    Sample c = connectLoop(net, serviceIps, kServicePort, 100, 1, opt.ephemeral);
     if (c.ok == 0 || c.failed) {
       cell.notes.push_back(fmt::format("check: {} ok, {} failed: {}", c.ok, c.failed, c.firstError));
       return;
@@ -523,15 +545,21 @@ void measureCell(const std::string& mode, int services, const Options& opt, Cell
   }
   for (int run = 0; run < opt.runs && !gStop; ++run) {
     std::fprintf(stderr, "%s, %d services: run %d/%d\n", mode.c_str(), services, run + 1, opt.runs);
+    // sluice tracks connections until its LRU map evicts them (no TCP state):
+    // a 5-tuple reused while its entry lives meets the old connection's
+    // translation. Unless --ephemeral-ports, every figure starts from an
+    // empty tracking map, as each one uses source ports 1024 upwards.
+    if (ctFd >= 0 && !opt.ephemeral) clearCt(ctFd);
     if (mode != "none") {
-      Sample s = connectLoop(net, serviceIps, kServicePort, opt.durationMs, 1000u + uint32_t(run));
+      Sample s = connectLoop(net, serviceIps, kServicePort, opt.durationMs, 1000u + uint32_t(run), opt.ephemeral);
       cell.svcRate.push_back(s.connPerSec);
       cell.svcMed.push_back(s.medianUs);
       cell.svcP99.push_back(s.p99Us);
       cell.failed += s.failed;
       if (!s.firstError.empty()) cell.notes.push_back(s.firstError);
     }
-    Sample p = connectLoop(net, kBackendIps, kTargetPort, opt.durationMs, 2000u + uint32_t(run));
+    if (ctFd >= 0 && !opt.ephemeral) clearCt(ctFd);
+    Sample p = connectLoop(net, kBackendIps, kTargetPort, opt.durationMs, 2000u + uint32_t(run), opt.ephemeral);
     cell.podRate.push_back(p.connPerSec);
     cell.podMed.push_back(p.medianUs);
     cell.podP99.push_back(p.p99Us);
@@ -554,9 +582,11 @@ void printTable(const std::vector<Cell>& cells, const Options& opt, const std::s
   std::printf("## sluice_kubeproxy_bench: connection setup through kube-proxy's rules and sluice, medians of %d runs\n\n",
               opt.runs);
   std::printf("Command: `%s`  \n", command.c_str());
-  std::printf("Kernel %s, %ld CPUs; %d ms of sequential connect + close (RST) per figure and run; one client, "
-              "three backends, one node namespace.\n\n",
-              u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.durationMs);
+  std::printf("Kernel %s, %ld CPUs; %d ms of sequential connect + close (RST) per figure and run (at most %u "
+              "connections); source ports %s; one client, three backends, one node namespace.\n\n",
+              u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.durationMs, kMaxConnections,
+              opt.ephemeral ? "chosen by the kernel (reused), sluice's tracking map kept between figures"
+                            : "1024 upwards in each figure, sluice's tracking map emptied before each");
   std::printf("| mode | services | load ms | to a service: conn/s | median µs | p99 µs | conn/s × floor | median × "
               "floor | to a pod directly: conn/s | median µs | p99 µs |\n");
   std::printf("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
@@ -612,6 +642,9 @@ int main(int argc, char** argv) {
   app.add_option("--runs", opt.runs, "Runs per figure (medians reported)")->capture_default_str()->check(CLI::Range(1, 100));
   app.add_option("--duration-ms", opt.durationMs, "Connecting time per figure and run")->capture_default_str()
       ->check(CLI::Range(50, 60000));
+  app.add_flag("--ephemeral-ports", opt.ephemeral,
+               "Let the kernel choose source ports (reused across figures) and keep sluice's tracking map between "
+               "figures");
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "sluice_kubeproxy_bench: needs root (network namespaces, iptables, nft, bpffs, tc)\n";
