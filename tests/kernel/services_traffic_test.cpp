@@ -198,8 +198,9 @@ struct Answer {
 // One new connection from the calling thread's network namespace to ip:port:
 // non-blocking connect, read the server's name until EOF, all within
 // `timeout`; then close with SO_LINGER 0 (an RST, so the client keeps no
-// TIME_WAIT entry; the kernel picks a fresh ephemeral port every time).
-Answer askName(const std::string& ip, uint16_t port, std::chrono::milliseconds timeout) {
+// TIME_WAIT entry; the kernel picks a fresh ephemeral port every time, unless
+// `srcPort` names one).
+Answer askName(const std::string& ip, uint16_t port, std::chrono::milliseconds timeout, uint16_t srcPort = 0) {
   Answer out;
   auto deadline = Clock::now() + timeout;
   auto msLeft = [&] {
@@ -220,6 +221,13 @@ Answer askName(const std::string& ip, uint16_t port, std::chrono::milliseconds t
     out.error = std::move(why);
     return out;
   };
+  if (srcPort) {
+    sockaddr_in from{};
+    from.sin_family = AF_INET;
+    from.sin_port = htons(srcPort);
+    if (bind(fd, reinterpret_cast<sockaddr*>(&from), sizeof from) != 0)
+      return fail(fmt::format("bind {}: {}", srcPort, std::strerror(errno)));
+  }
   if (connect(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0 && errno != EINPROGRESS)
     return fail(fmt::format("connect: {}", std::strerror(errno)));
   pollfd p{fd, POLLOUT, 0};
@@ -387,6 +395,30 @@ TEST_F(ServicesTraffic, PodReachesItselfThroughItsService) {
   ASSERT_TRUE(session.connected());
   EXPECT_TRUE(session.waitForExchanges(10, 3000ms));
   EXPECT_TRUE(session.stop().stayedUp());
+}
+
+// Known bug (found by sluice_kubeproxy_bench, docs/reports/kubeproxy-bench.md):
+// the tracking map has no TCP state, so a connection that reuses the 5-tuple
+// of an earlier, reset one meets its entries. From one client port: a
+// connection to x/trio reaches backend X and ends with a RST; a connection to
+// X's own address from the same port works; a third, to x/trio again, times
+// out (its SYN-ACK is not translated back to the cluster IP, the direct
+// connection's entry for X's replies having replaced the service's). Through
+// the kernel's conntrack all three work. Disabled until tracking ends entries
+// on RST/FIN (run with --gtest_also_run_disabled_tests).
+TEST_F(ServicesTraffic, DISABLED_ReusedClientPortReachesTheServiceAfterAConnectionToItsBackend) {
+  startNameServers({"web1", "web2", "web3"});
+  Answer first, direct, again;
+  net->runInPod("client", [&] {
+    first = askName("10.96.7.13", 80, 2000ms, 40001);
+    if (first.name.empty()) return;
+    direct = askName(podDef(first.name).ip, 8080, 2000ms, 40001);
+    again = askName("10.96.7.13", 80, 2000ms, 40001);
+  });
+  ASSERT_FALSE(first.name.empty()) << first.error;
+  EXPECT_EQ(direct.name, first.name) << direct.error;
+  EXPECT_FALSE(again.name.empty()) << "x/trio again from the reused port (first reached " << first.name
+                                   << "): " << again.error;
 }
 
 TEST_F(ServicesTraffic, NewConnectionsSpreadEvenlyOverThreeBackends) {
