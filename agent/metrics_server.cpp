@@ -3,6 +3,8 @@
 #include <arpa/inet.h>
 #include <httplib.h>
 
+#include <chrono>
+
 #include <fmt/format.h>
 
 namespace sluice::agent {
@@ -35,7 +37,14 @@ bool MetricsServer::start(const std::string& address, int port, std::string& err
     return false;
   }
   if (port != 0) port_ = port;
-  thread_ = std::thread([this] { server_->listen_after_bind(); });
+  listenerDone_ = false;
+  thread_ = std::thread([this] {
+    server_->listen_after_bind();
+    listenerDone_ = true;
+  });
+  // httplib's stop() does nothing until the listener marked itself running: an
+  // agent stopped right after it started would otherwise wait forever.
+  while (!server_->is_running() && !listenerDone_) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   return true;
 }
 

@@ -4,6 +4,7 @@
 // namespace; requests are served on a background thread.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +29,7 @@ class MetricsServer {
   std::function<std::string()> metrics_, status_;
   std::unique_ptr<httplib::Server> server_;
   std::thread thread_;
+  std::atomic<bool> listenerDone_{false};
   int port_ = 0;
 };
 

@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 
 #include <algorithm>
+#include <atomic>
 #include <condition_variable>
 #include <deque>
 #include <fstream>
@@ -138,6 +139,7 @@ struct FakeApiServer::Impl {
   std::unique_ptr<TestPki> pki;
   std::unique_ptr<httplib::Server> server;
   std::thread thread;
+  std::atomic<bool> listenerDone{false};
   int port = 0;
 
   mutable std::mutex mu;
@@ -320,7 +322,13 @@ FakeApiServer::FakeApiServer(bool tls) : impl_(std::make_unique<Impl>()) {
   d.port = d.server->bind_to_any_port("127.0.0.1");
   if (d.port <= 0 || listenFd < 0 || ::listen(listenFd, 128) != 0)
     throw std::runtime_error("FakeApiServer: cannot listen on 127.0.0.1");
-  d.thread = std::thread([&d] { d.server->listen_after_bind(); });
+  d.thread = std::thread([&d] {
+    d.server->listen_after_bind();
+    d.listenerDone = true;
+  });
+  // httplib's stop() does nothing until the listener marked itself running: a
+  // server destroyed right after it was made would otherwise never stop.
+  while (!d.server->is_running() && !d.listenerDone) std::this_thread::sleep_for(std::chrono::milliseconds(1));
 }
 
 FakeApiServer::~FakeApiServer() {
