@@ -89,6 +89,8 @@ struct sluice_flow {
   __u8 proto;
   __u8 l4_off;              /* from the start of the frame */
   __u8 hairpin;             /* the backend is the client itself */
+  __u8 reopened;            /* a TCP SYN that met an entry: a new connection on a used tuple */
+  __u16 backend_slot;       /* slot + 1 of the backend chosen (or, reopened, to keep), 0 if none */
 };
 
 /* The compiler reserves this many bytes (8-aligned) for a flow on the stack. */
@@ -176,6 +178,7 @@ static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_f
   if (nat_rewrite(skb, f->l4_off, proto, &from, &to)) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, TC_ACT_SHOT);
 
   v->service_id = f->service_id;
+  v->backend_slot = f->backend_slot;
   v->nat_flags = SLUICE_NAT_DST | (f->hairpin ? SLUICE_NAT_SRC : 0);
   v->nat_saddr = src;
   v->nat_sport = cport;
@@ -186,6 +189,7 @@ static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_f
 
   /* Replies: back to the service address. */
   v->is_reply = 1;
+  v->backend_slot = 0;
   v->nat_flags = SLUICE_NAT_SRC;
   v->nat_saddr = vip;
   v->nat_sport = vport;
@@ -210,6 +214,33 @@ static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_f
 }
 
 #include "datapath_uplink.h"
+
+/* A TCP segment with SYN and without ACK opens a connection. Meeting an
+ * entry, it is a new connection on a tuple a closed one used (or a
+ * retransmission of the SYN that made the entry): entries have no TCP state
+ * and live until LRU eviction, so the tuple is decided afresh rather than
+ * trusted (docs/datapath.md, "Connection tracking"). */
+static __always_inline int tcp_syn_only(const struct iphdr *ip, void *end) {
+  if (ip->protocol != IPPROTO_TCP) return 0;
+  const __u8 *th = (const void *)ip + ip->ihl * 4;
+  if ((void *)(th + 14) > end) return 0;
+  return (th[13] & 0x12) == 0x02; /* SYN set, ACK clear */
+}
+
+/* Drops a reopened tuple's stale entries (the packet's own and its replies')
+ * when its new connection was not admitted: a later non-SYN packet on the
+ * tuple must not ride on what a policy since changed, or a backend since
+ * gone, once allowed. */
+static __always_inline void forget_stale(const struct sluice_ct_key *k) {
+  struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, k);
+  if (!ct) return;
+  int dnat = ct->nat_flags & SLUICE_NAT_DST;
+  struct sluice_ct_key rev = ct_key(dnat ? ct->nat_daddr : k->daddr, k->saddr, dnat ? ct->nat_dport : k->dport,
+                                    k->sport, k->proto,
+                                    k->scope == SLUICE_CT_EGRESS ? SLUICE_CT_INGRESS : SLUICE_CT_EGRESS);
+  bpf_map_delete_elem(&sluice_ct_v2, &rev);
+  bpf_map_delete_elem(&sluice_ct_v2, k);
+}
 
 /* The established fast path: a TCP, UDP or SCTP packet of a tracked
  * connection that needs no translation. Returns TC_ACT_OK when the packet is
@@ -236,7 +267,7 @@ DP_FN int sluice_dp_fast(struct __sk_buff *skb, __u32 endpoint_addr_be, __u32 di
   };
   struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, &k);
   if (!ct) return SLUICE_DP_UNTRACKED;
-  if (ct->nat_flags) return SLUICE_DP_SLOW;
+  if (ct->nat_flags || tcp_syn_only(ip, end)) return SLUICE_DP_SLOW;
   skb->cb[SLUICE_CB_DECISION] = ct->decision;
   skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
   skb->cb[SLUICE_CB_IDENTITY] = 0;
@@ -282,6 +313,7 @@ DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u
   f->key.daddr = ip->daddr;
   f->key.proto = ip->protocol;
   void *l4 = (void *)ip + ip->ihl * 4;
+  int syn_only = 0;
   if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP || ip->protocol == IPPROTO_SCTP) {
     /* TCP, UDP and SCTP all start with source and destination ports. */
     __be16 *ports = l4;
@@ -289,6 +321,7 @@ DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u
     f->key.sport = bpf_ntohs(ports[0]);
     f->key.dport = bpf_ntohs(ports[1]);
     f->port = f->key.dport;
+    syn_only = tcp_syn_only(ip, end);
   } else if (ip->protocol == IPPROTO_ICMP) {
     __u8 *icmp = l4;
     if ((void *)(icmp + 8) > end) return leave(skb, f, SLUICE_OUT_UNSUPPORTED, drop_if_isolated);
@@ -327,6 +360,19 @@ DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u
   f->key.scope = direction == SLUICE_DIR_EGRESS ? SLUICE_CT_EGRESS : SLUICE_CT_INGRESS;
   struct sluice_ct_value *ct =
       (flags & SLUICE_DP_KNOWN_UNTRACKED) ? NULL : bpf_map_lookup_elem(&sluice_ct_v2, &f->key);
+  /* A SYN on a tracked tuple is decided like any new connection. A service
+     connection keeps its backend (a retransmitted SYN must reach the backend
+     the first one did). A hairpin's inbound entry is left alone: the
+     client's side re-decides the connection and rewrites it. */
+  if (ct && syn_only && SLUICE_DECISION_KIND(ct->decision) != SLUICE_DECIDE_ALLOW_HAIRPIN) {
+    f->reopened = 1;
+    if (!ct->is_reply && ct->service_id && (ct->nat_flags & SLUICE_NAT_DST)) {
+      f->backend_slot = ct->backend_slot;
+      f->nat_daddr = ct->nat_daddr;
+      f->nat_dport = ct->nat_dport;
+    }
+    ct = NULL;
+  }
   if (ct) {
     skb->cb[SLUICE_CB_DECISION] = ct->decision;
     skb->cb[SLUICE_CB_OUTCOME] = ct->is_reply ? SLUICE_OUT_REPLY : SLUICE_OUT_ESTABLISHED;
@@ -345,7 +391,10 @@ DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u
   if (direction == SLUICE_DIR_EGRESS && f->key.dport &&
       (f->proto == IPPROTO_TCP || f->proto == IPPROTO_UDP || f->proto == IPPROTO_SCTP)) {
     int act = service_translate(skb, f);
-    if (act != SLUICE_DP_DECIDE) return act;
+    if (act != SLUICE_DP_DECIDE) {
+      if (f->reopened) forget_stale(&f->key);
+      return act;
+    }
     if (f->service_id) f->port = f->nat_dport;
   }
 
@@ -359,7 +408,10 @@ DP_SUBPROG int sluice_dp_begin(struct __sk_buff *skb, struct sluice_flow *f, __u
 /* Applies the policy's decision to a new connection: tracks it when allowed. */
 DP_SUBPROG int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __u32 decision) {
   skb->cb[SLUICE_CB_DECISION] = decision;
-  if (!SLUICE_DECISION_ALLOWS(decision)) return leave(skb, f, SLUICE_OUT_NEW_DENIED, TC_ACT_SHOT);
+  if (!SLUICE_DECISION_ALLOWS(decision)) {
+    if (f->reopened) forget_stale(&f->key);
+    return leave(skb, f, SLUICE_OUT_NEW_DENIED, TC_ACT_SHOT);
+  }
   struct sluice_ct_value v = {.created_ns = bpf_ktime_get_ns(), .packets = 1, .decision = decision};
   if (f->service_id) return finish_service(skb, f, &v);
   track(&f->key, &v);

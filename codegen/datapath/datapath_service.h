@@ -63,8 +63,10 @@ static __always_inline struct sluice_be_value *backend_at(__u32 service_id, __u3
  * while its entry is younger than the timeout and that backend still holds
  * its slot (a backend that left or moved breaks affinity, as in kube-proxy). */
 static __always_inline struct sluice_be_value *choose_backend(const struct sluice_flow *f,
-                                                              const struct sluice_svc_value *svc, __u32 count) {
+                                                              const struct sluice_svc_value *svc, __u32 count,
+                                                              __u32 *chosen_slot) {
   __u32 slot = bpf_get_prandom_u32() % count;
+  *chosen_slot = slot;
   if (!(svc->flags & SLUICE_SVC_AFFINITY)) return backend_at(svc->service_id, slot);
 
   struct sluice_aff_key ak = {.client_addr = f->key.saddr, .service_id = svc->service_id};
@@ -75,6 +77,7 @@ static __always_inline struct sluice_be_value *choose_backend(const struct sluic
     struct sluice_be_value *be = backend_at(svc->service_id, pinned->slot);
     if (be && be->addr == pinned->backend_addr && be->port == pinned->backend_port) {
       pinned->last_used_ns = now;
+      *chosen_slot = pinned->slot;
       return be;
     }
   }
@@ -230,11 +233,20 @@ static __always_inline int service_translate(struct __sk_buff *skb, struct sluic
   skb->cb[SLUICE_CB_SERVICE] = svc->service_id;
   __u32 count = svc->backend_count;
   if (count == 0) return svc->flags & SLUICE_SVC_REJECT ? reject(skb, f) : leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
-  struct sluice_be_value *be = choose_backend(f, svc, count);
+  /* A SYN reopening a tracked service tuple keeps its backend while that
+     backend still holds its slot; otherwise, and for new tuples, choose. */
+  struct sluice_be_value *be = NULL;
+  __u32 slot = f->backend_slot - 1;
+  if (f->backend_slot && slot < count) {
+    be = backend_at(svc->service_id, slot);
+    if (be && (be->addr != f->nat_daddr || be->port != f->nat_dport)) be = NULL;
+  }
+  if (!be) be = choose_backend(f, svc, count, &slot);
   /* A slot missing means the runtime is between two writes: drop this
      packet, the client's retransmission will find the table whole. */
   if (!be) return leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
   f->service_id = svc->service_id;
+  f->backend_slot = (__u16)(slot + 1);
   f->nat_daddr = be->addr;
   f->nat_dport = be->port;
   f->hairpin = be->addr == f->endpoint_addr;

@@ -105,7 +105,8 @@ DP_SUBPROG int sluice_dp_uplink_new(struct __sk_buff *skb, struct sluice_flow *f
      this node out instead). */
   if (count == 0)
     return svc->flags & SLUICE_SVC_REJECT ? reject(skb, f) : leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
-  struct sluice_be_value *be = choose_backend(f, svc, count);
+  __u32 slot;
+  struct sluice_be_value *be = choose_backend(f, svc, count, &slot);
   if (!be) return leave(skb, f, SLUICE_OUT_SVC_DROPPED, TC_ACT_SHOT);
   __u32 client = f->key.saddr, vip = f->key.daddr, backend = be->addr;
   __u16 cport = f->key.sport, vport = f->key.dport, bport = be->port;

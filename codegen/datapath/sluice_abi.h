@@ -97,7 +97,11 @@ struct sluice_ct_value {
   sluice_u32 nat_daddr;
   sluice_u16 nat_sport;  /* host byte order */
   sluice_u16 nat_dport;
-  sluice_u32 pad;
+  /* A service connection's original-direction entry: the chosen backend's
+   * slot + 1 (0: none, or written by a program older than this field, which
+   * left it as padding). A retransmitted SYN keeps that backend while it
+   * still holds the slot. */
+  sluice_u32 backend_slot;
 };
 
 /* ---- services (kube-proxy model; the runtime fills these from the IR) ----

@@ -5,6 +5,7 @@
 // addresses, ports and checksums (IP, TCP/UDP/ICMP, SCTP's CRC32c).
 #include <bpf/bpf.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
 #include <time.h>
 
 #include <map>
@@ -280,6 +281,81 @@ TEST_F(Services, ConnectionKeepsItsBackendAndRepliesComeFromTheService) {
     EXPECT_EQ(b.sport, port) << ir::l4ProtoName(proto);
     EXPECT_TRUE(ChecksumsValid(in.packetOut)) << ir::l4ProtoName(proto);
   }
+}
+
+// A SYN on a tracked tuple (a retransmission, or a new connection reusing
+// the client's port) keeps the backend while it still serves: the first SYN
+// may have reached it, and a second backend would split the handshake.
+TEST_F(Services, ARetransmittedSynKeepsItsBackend) {
+  int from = clientFromPod();
+  ASSERT_GE(from, 0);
+  runtime::RunResult first = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42100, 80));
+  ASSERT_TRUE(first.passed());
+  std::string backend = parse(first.packetOut).dst;
+  for (int i = 0; i < 30; ++i) {
+    runtime::RunResult again = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42100, 80));
+    ASSERT_TRUE(again.passed());
+    EXPECT_EQ(again.outcome, uint32_t(SLUICE_OUT_NEW_ALLOWED));  // decided again, by today's policy
+    EXPECT_EQ(parse(again.packetOut).dst, backend) << "SYN #" << i + 2;
+  }
+}
+
+// The tuple once used for a service connection, then to reach its backend
+// directly, then for the service again (found by sluice_kubeproxy_bench): the
+// third connection's replies must be translated back to the service again,
+// though the direct connection's entry had replaced theirs.
+TEST_F(Services, AReusedTupleIsTranslatedBothWaysAgain) {
+  int from = clientFromPod(), to = clientToPod();
+  ASSERT_GE(from, 0);
+  ASSERT_GE(to, 0);
+  runtime::RunResult svc = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42101, 80));
+  ASSERT_TRUE(svc.passed());
+  std::string backend = parse(svc.packetOut).dst;
+
+  runtime::RunResult direct = runtime::runPacket(from, packet("10.244.1.10", backend, TCP, 42101, 8080));
+  ASSERT_TRUE(direct.passed());
+  EXPECT_EQ(parse(direct.packetOut).dst, backend);
+  runtime::RunResult directReply = runtime::runPacket(to, packet(backend, "10.244.1.10", TCP, 8080, 42101, false));
+  ASSERT_TRUE(directReply.passed());
+  EXPECT_EQ(parse(directReply.packetOut).src, backend) << "a direct connection's reply is not translated";
+
+  runtime::RunResult again = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42101, 80));
+  ASSERT_TRUE(again.passed());
+  EXPECT_EQ(parse(again.packetOut).dst, backend);
+  runtime::RunResult reply = runtime::runPacket(to, packet(backend, "10.244.1.10", TCP, 8080, 42101, false));
+  ASSERT_TRUE(reply.passed());
+  Parsed back = parse(reply.packetOut);
+  EXPECT_EQ(back.src, "10.96.0.10");
+  EXPECT_EQ(back.sport, 80);
+  EXPECT_TRUE(ChecksumsValid(reply.packetOut));
+}
+
+// A SYN reopening a tuple whose backend no longer holds its slot chooses
+// another: the kept backend is only ever a current one.
+TEST_F(Services, AReopenedTupleWhoseBackendLeftGetsACurrentOne) {
+  int from = clientFromPod();
+  ASSERT_GE(from, 0);
+  runtime::RunResult first = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42102, 80));
+  ASSERT_TRUE(first.passed());
+  // The entry remembers a backend that has since left the service.
+  int ct = c.kernel->loaded("n1")->mapFd(SLUICE_MAP_CT);
+  ASSERT_GE(ct, 0);
+  sluice_ct_key k{};
+  k.saddr = __builtin_bswap32(IpAddr::parse("10.244.1.10")->v4HostOrder());
+  k.daddr = __builtin_bswap32(IpAddr::parse("10.96.0.10")->v4HostOrder());
+  k.sport = 42102;
+  k.dport = 80;
+  k.proto = IPPROTO_TCP;
+  k.scope = SLUICE_CT_EGRESS;
+  sluice_ct_value v{};
+  ASSERT_EQ(bpf_map_lookup_elem(ct, &k, &v), 0);
+  EXPECT_NE(v.backend_slot, 0u);
+  v.nat_daddr = __builtin_bswap32(IpAddr::parse("10.244.9.9")->v4HostOrder());
+  ASSERT_EQ(bpf_map_update_elem(ct, &k, &v, BPF_ANY), 0);
+  const std::set<std::string> backends = {"10.244.1.20", "10.244.2.20", "10.244.2.21"};
+  runtime::RunResult again = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42102, 80));
+  ASSERT_TRUE(again.passed());
+  EXPECT_TRUE(backends.count(parse(again.packetOut).dst)) << parse(again.packetOut).dst;
 }
 
 // ---- spread and affinity ---------------------------------------------------------

@@ -397,16 +397,14 @@ TEST_F(ServicesTraffic, PodReachesItselfThroughItsService) {
   EXPECT_TRUE(session.stop().stayedUp());
 }
 
-// Known bug (found by sluice_kubeproxy_bench, docs/reports/kubeproxy-bench.md):
-// the tracking map has no TCP state, so a connection that reuses the 5-tuple
-// of an earlier, reset one meets its entries. From one client port: a
-// connection to x/trio reaches backend X and ends with a RST; a connection to
-// X's own address from the same port works; a third, to x/trio again, times
-// out (its SYN-ACK is not translated back to the cluster IP, the direct
-// connection's entry for X's replies having replaced the service's). Through
-// the kernel's conntrack all three work. Disabled until tracking ends entries
-// on RST/FIN (run with --gtest_also_run_disabled_tests).
-TEST_F(ServicesTraffic, DISABLED_ReusedClientPortReachesTheServiceAfterAConnectionToItsBackend) {
+// Found by sluice_kubeproxy_bench (docs/reports/kubeproxy-bench.md): tracking
+// entries have no TCP state and outlive their connections, so a connection
+// that reuses the 5-tuple of an earlier one meets its entries. From one
+// client port: a connection to x/trio reaches backend X and ends with a RST;
+// a connection to X's own address from the same port; a third, to x/trio
+// again, must be translated both ways again (it once timed out: its SYN-ACK
+// met the direct connection's entry for X's replies, without translation).
+TEST_F(ServicesTraffic, ReusedClientPortReachesTheServiceAfterAConnectionToItsBackend) {
   startNameServers({"web1", "web2", "web3"});
   Answer first, direct, again;
   net->runInPod("client", [&] {
