@@ -447,6 +447,16 @@ const NetnsCluster::Pod& NetnsCluster::pod(const std::string& name) const {
   throw std::invalid_argument("no pod named " + name);
 }
 
+std::string NetnsCluster::nodeManifests() const {
+  std::string y;
+  for (const auto& name : nodeNames()) {
+    const Node& n = node(name);
+    y += "---\napiVersion: v1\nkind: Node\nmetadata: {name: " + n.name + "}\nspec: {podCIDR: " + n.podCidr +
+         "}\nstatus: {addresses: [{type: InternalIP, address: " + n.ip + "}]}\n";
+  }
+  return y;
+}
+
 std::vector<std::string> NetnsCluster::nodeNames() const {
   std::vector<std::string> out;
   for (const auto& n : nodes_) out.push_back(n->name);

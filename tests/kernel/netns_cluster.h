@@ -182,6 +182,8 @@ class NetnsCluster {
   const std::string& clientNetnsPath(const std::string& podOrClient) const;
   std::vector<std::string> nodeNames() const;  // in the order added
   std::vector<std::string> podNames() const;   // in the order added
+  // The nodes as Kubernetes Node objects (name, podCIDR, InternalIP), YAML documents.
+  std::string nodeManifests() const;
 
   const std::string& hostIfName(const std::string& pod) const { return this->pod(pod).hostIf; }
   int hostIfindex(const std::string& pod) const { return this->pod(pod).hostIfindex; }

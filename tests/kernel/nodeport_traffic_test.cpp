@@ -65,13 +65,7 @@ const PodDef kWeb1{"web1", "node-1", "10.77.1.20"};
 const PodDef kWeb2{"web2", "node-2", "10.77.2.20"};
 
 std::string manifests(const NetnsCluster& net) {
-  std::string y;
-  for (const auto& n : net.nodeNames()) {
-    const auto& node = net.node(n);
-    y += fmt::format("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {0}}}\nspec: {{podCIDR: {1}}}\n"
-                     "status: {{addresses: [{{type: InternalIP, address: {2}}}]}}\n",
-                     node.name, node.podCidr, node.ip);
-  }
+  std::string y = net.nodeManifests();
   y += "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
   for (const auto& p : {kWeb1, kWeb2})
     y += fmt::format("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: x, labels: {{app: web}}}}\n"

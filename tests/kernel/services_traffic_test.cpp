@@ -80,13 +80,7 @@ std::string endpoints(const std::vector<PodDef>& backends) {
 }
 
 std::string manifests(const NetnsCluster& net) {
-  std::string y;
-  for (const auto& n : net.nodeNames()) {
-    const auto& node = net.node(n);
-    y += fmt::format("---\napiVersion: v1\nkind: Node\nmetadata: {{name: {0}}}\nspec: {{podCIDR: {1}}}\n"
-                     "status: {{addresses: [{{type: InternalIP, address: {2}}}]}}\n",
-                     node.name, node.podCidr, node.ip);
-  }
+  std::string y = net.nodeManifests();
   y += "---\napiVersion: v1\nkind: Namespace\nmetadata: {name: x}\n";
   for (const auto& p : kPods)
     y += fmt::format("---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: x, labels: {{app: {}}}}}\n"
