@@ -90,13 +90,17 @@ int main(int argc, char** argv) {
   int changes = 20;
   app.add_option("--pods", sizes, "Cluster sizes (pods)")->delimiter(',')->capture_default_str();
   app.add_option("--changes", changes, "Changes of each kind per size")->capture_default_str()->check(CLI::Range(2, 1000));
+  std::string jsonPath;
+  app.add_option("--json", jsonPath, "Also write the figures as JSON to this file (for tools/bench-report)");
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "sluice_agent_bench: needs root (network namespaces, bpffs, tc)\n";
     return 2;
   }
-  std::cout << "# sluice_agent_bench";
-  for (int i = 1; i < argc; ++i) std::cout << " " << bench::shellQuote(argv[i]);
+  std::string command = "sluice_agent_bench";
+  for (int i = 1; i < argc; ++i) command += " " + bench::shellQuote(argv[i]);
+  std::cout << "# " << command;
+  nlohmann::json rows = nlohmann::json::array();
   std::cout << "\n\n| pods | change | reconcile | median ms | p99 ms | state | lower | compile | load | attach |\n"
                "|---:|---|---|---:|---:|---:|---:|---:|---:|---:|\n";
   for (int pods : sizes) {
@@ -228,6 +232,10 @@ int main(int argc, char** argv) {
                                s.name, results, bench::median(s.ms), percentile(s.ms, 0.99), bench::median(s.state),
                                bench::median(s.lower),
                                bench::median(s.compile), bench::median(s.load), bench::median(s.swap));
+      rows.push_back({{"pods", pods}, {"change", s.name}, {"reconcile", results}, {"median_ms", bench::median(s.ms)},
+                      {"p99_ms", percentile(s.ms, 0.99)}, {"state_ms", bench::median(s.state)},
+                      {"lower_ms", bench::median(s.lower)}, {"compile_ms", bench::median(s.compile)},
+                      {"load_ms", bench::median(s.load)}, {"attach_ms", bench::median(s.swap)}});
     }
     std::cout.flush();
     a.stop();
@@ -236,5 +244,8 @@ int main(int argc, char** argv) {
     fs::remove_all(pinRoot);
     fs::remove_all(dir);
   }
+  if (!jsonPath.empty() &&
+      !bench::writeJsonFile(jsonPath, "sluice_agent_bench", command, {{"changes", changes}, {"rows", rows}}))
+    return 1;
   return 0;
 }

@@ -1,14 +1,21 @@
-// Helpers both benchmarks share (sluice_bench, sluice_svc_bench): the empty
-// tc program every figure is compared with, emptying the tracking map between
-// runs, medians, and the command line echoed into the reports.
+// Helpers the benchmarks share (sluice_bench, sluice_svc_bench, sluice_compile_bench,
+// sluice_kubeproxy_bench): the empty tc program every figure is compared with,
+// emptying the tracking map between runs, medians, the command line echoed
+// into the reports, and their --json files (read by tools/bench-report).
 #pragma once
 
 #include <bpf/bpf.h>
 #include <linux/bpf.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cstdio>
+#include <fstream>
 #include <string>
 #include <vector>
 
@@ -61,6 +68,21 @@ bool parseNumber(const std::string& s, T& out, T min, T max) {
   if (ec != std::errc() || p != s.data() + s.size() || v < min || v > max) return false;
   out = v;
   return true;
+}
+
+// Writes a bench's --json file: {"bench", "command", "kernel", "cpus"} and `figures`
+// merged in. Prints why and returns false when it cannot.
+inline bool writeJsonFile(const std::string& path, const char* bench, const std::string& command,
+                          nlohmann::json figures) {
+  utsname u{};
+  ::uname(&u);
+  nlohmann::json j = {{"bench", bench}, {"command", command}, {"kernel", u.release},
+                      {"cpus", ::sysconf(_SC_NPROCESSORS_ONLN)}};
+  j.update(figures);
+  std::ofstream out(path);
+  out << j.dump(2) << "\n";
+  if (!out) std::fprintf(stderr, "%s: cannot write %s\n", bench, path.c_str());
+  return bool(out);
 }
 
 }  // namespace sluice::bench

@@ -54,6 +54,7 @@ struct Options {
   uint32_t newFlows = 100000;  // distinct packets (repeat=1 each) for "new allowed"
   double compileTimeoutS = 120;
   double budgetS = 60;  // repeat a compile or a load for the median while their total stays under this
+  std::string jsonPath;  // --json: also write the figures there
 };
 
 const char* const kNamespaces[] = {"x", "y", "z"};
@@ -462,10 +463,34 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
     for (const auto& n : r.notes) std::printf("- rules=%d: %s\n", r.rules, n.c_str());
 }
 
+// The same figures for tools/bench-report: medians, ns and ratios as in the table.
+nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt) {
+  nlohmann::json sizes = nlohmann::json::array();
+  for (const SizeResult& r : results) {
+    nlohmann::json j = {{"rules", r.rules}, {"measured", r.measured}, {"compile_timed_out", r.compileTimedOut},
+                        {"endpoints", kEndpoints}, {"notes", r.notes}};
+    if (!r.compileMs.empty()) j["compile_ms"] = median(r.compileMs);
+    if (r.verTo) {
+      j["load_ms"] = median(r.loadMs);
+      j["insns_to_pod"] = r.xlTo, j["insns_from_pod"] = r.xlFrom;
+      j["verified_to_pod"] = r.verTo, j["verified_from_pod"] = r.verFrom;
+    }
+    if (r.measured) {
+      j["empty_ns"] = median(r.empty), j["established_ns"] = median(r.est), j["established_x_empty"] = median(r.rEst);
+      j["new_denied_ns"] = median(r.den), j["new_denied_x_empty"] = median(r.rDen);
+      j["empty_repeat1_ns"] = median(r.empty1), j["new_denied_repeat1_ns"] = median(r.denied1);
+      j["new_allowed_repeat1_ns"] = median(r.allowed1), j["new_allowed_x_empty_repeat1"] = median(r.rAllowed);
+    }
+    sizes.push_back(j);
+  }
+  return {{"runs", opt.runs}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows}, {"sizes", sizes}};
+}
+
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
     "Usage: sluice_bench [--rules LIST] [--runs N] [--repeat N] [--new-flows N] [--compile-timeout SEC]\n"
+    "                    [--json FILE]\n"
     "\n"
     "Measures x/target's to-pod program for endpoint policies of each size (root needed):\n"
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
@@ -478,6 +503,7 @@ const char* kUsage =
     "  --repeat N            BPF_PROG_TEST_RUN repeat (default 1000000; the issue asks >= 100000)\n"
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
     "  --compile-timeout SEC stop a size whose compile takes longer, report it, go on (default 120; 0: never)\n"
+    "  --json FILE           also write the figures as JSON (for tools/bench-report)\n"
     "  -h, --help            this text\n";
 
 int run(int argc, char** argv) {
@@ -512,6 +538,8 @@ int run(int argc, char** argv) {
       ok = parseNumber(value, opt.repeat, 1u, 100000000u);
     } else if (a == "--new-flows") {
       ok = parseNumber(value, opt.newFlows, 1u, 190000u);
+    } else if (a == "--json") {
+      opt.jsonPath = value;
     } else if (a == "--compile-timeout") {
       int s = 0;
       ok = parseNumber(value, s, 0, 86400);
@@ -559,6 +587,7 @@ int run(int argc, char** argv) {
   std::filesystem::remove_all(pinRoot, ec);
   ::close(emptyFd);
   printTable(results, opt, command);
+  if (!opt.jsonPath.empty() && !writeJsonFile(opt.jsonPath, "sluice_bench", command, toJson(results, opt))) return 1;
   return any ? 0 : 1;
 }
 

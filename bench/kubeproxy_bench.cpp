@@ -625,6 +625,32 @@ void printTable(const std::vector<Cell>& cells, const Options& opt, const std::s
                               (unsigned long long)c.failed);
 }
 
+// The same figures for tools/bench-report: medians per cell; x_floor as in the table.
+nlohmann::json toJson(const std::vector<Cell>& cells, const Options& opt) {
+  std::map<int, const Cell*> floor;
+  for (const auto& c : cells)
+    if (c.mode == "none" && c.measured) floor[c.services] = &c;
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : cells) {
+    nlohmann::json j = {{"mode", c.mode}, {"services", c.services}, {"measured", c.measured},
+                        {"failed_connections", c.failed}, {"notes", c.notes}};
+    if (c.measured) {
+      if (c.mode != "none") j["load_ms"] = c.loadMs;
+      j["pod_conn_per_s"] = median(c.podRate), j["pod_median_us"] = median(c.podMed), j["pod_p99_us"] = median(c.podP99);
+      if (!c.svcRate.empty()) {
+        j["service_conn_per_s"] = median(c.svcRate), j["service_median_us"] = median(c.svcMed);
+        j["service_p99_us"] = median(c.svcP99);
+        if (const Cell* fl = floor.count(c.services) ? floor[c.services] : nullptr) {
+          j["service_rate_x_floor"] = median(c.svcRate) / std::max(1e-9, median(fl->podRate));
+          j["service_median_x_floor"] = median(c.svcMed) / std::max(1e-9, median(fl->podMed));
+        }
+      }
+    }
+    out.push_back(j);
+  }
+  return {{"runs", opt.runs}, {"duration_ms", opt.durationMs}, {"cells", out}};
+}
+
 }  // namespace
 }  // namespace sluice::bench
 
@@ -645,6 +671,8 @@ int main(int argc, char** argv) {
   app.add_flag("--ephemeral-ports", opt.ephemeral,
                "Let the kernel choose source ports (reused across figures) and keep sluice's tracking map between "
                "figures");
+  std::string jsonPath;
+  app.add_option("--json", jsonPath, "Also write the figures as JSON to this file (for tools/bench-report)");
   CLI11_PARSE(app, argc, argv);
   if (::geteuid() != 0) {
     std::cerr << "sluice_kubeproxy_bench: needs root (network namespaces, iptables, nft, bpffs, tc)\n";
@@ -670,5 +698,6 @@ int main(int argc, char** argv) {
       cells.push_back(std::move(cell));
     }
   printTable(cells, opt, command);
+  if (!jsonPath.empty() && !writeJsonFile(jsonPath, "sluice_kubeproxy_bench", command, toJson(cells, opt))) return 1;
   return gStop ? 130 : 0;
 }

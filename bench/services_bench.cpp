@@ -44,6 +44,7 @@ struct Options {
   uint32_t newFlows = 50000;  // distinct connections, one run each, per "new" figure (one client: < 64,000 ports)
   uint32_t established = 1000;  // tracked connections the established packets cycle through
   int changes = 5;              // backend changes (and as many changes back) timed per size
+  std::string jsonPath;         // --json: also write the figures there
 };
 
 constexpr int kNodes = 3;
@@ -404,11 +405,34 @@ void printTables(const std::vector<SizeResult>& results, const Options& opt, con
     for (const auto& n : r.notes) std::printf("- services=%d: %s\n", r.services, n.c_str());
 }
 
+// The same figures for tools/bench-report: medians; x_empty ratios taken within each run.
+nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt) {
+  nlohmann::json sizes = nlohmann::json::array();
+  for (const SizeResult& r : results) {
+    nlohmann::json j = {{"services", r.services}, {"measured", r.measured}, {"notes", r.notes}};
+    if (r.measured) {
+      j["frontends"] = r.frontends, j["backends"] = r.backends;
+      j["lower_ms"] = r.lowerMs, j["compile_ms"] = r.compileMs, j["load_ms"] = r.loadMs;
+      j["empty_repeat1_ns"] = median(r.empty1), j["empty_ns"] = median(r.emptyR);
+      j["new_to_services_ns"] = median(r.newSvc), j["new_to_services_x_empty"] = median(r.rNewSvc);
+      j["new_to_one_service_ns"] = median(r.newOne), j["new_to_one_service_x_empty"] = median(r.rNewOne);
+      j["new_to_pod_ns"] = median(r.newPod), j["new_to_pod_x_empty"] = median(r.rNewPod);
+      j["established_to_service_ns"] = median(r.estSvc), j["established_to_service_x_empty"] = median(r.rEstSvc);
+      j["established_to_pod_ns"] = median(r.estPod), j["established_to_pod_x_empty"] = median(r.rEstPod);
+      j["denied_to_service_ns"] = median(r.denSvc), j["denied_to_service_x_empty"] = median(r.rDenSvc);
+      j["denied_to_pod_ns"] = median(r.denPod);
+      j["sync_services_ms"] = median(r.syncMs), j["backend_write_us"] = median(r.writeUs);
+    }
+    sizes.push_back(j);
+  }
+  return {{"runs", opt.runs}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows}, {"sizes", sizes}};
+}
+
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
     "Usage: sluice_svc_bench [--services LIST] [--runs N] [--repeat N] [--new-flows N] [--established N]\n"
-    "                        [--changes N]\n"
+    "                        [--changes N] [--json FILE]\n"
     "\n"
     "Measures a client pod's from-pod program (where services are translated) in a cluster of N\n"
     "ClusterIP services, for each N (root needed): ns per packet (BPF_PROG_TEST_RUN) for the\n"
@@ -424,6 +448,7 @@ const char* kUsage =
     "  --new-flows N    distinct connections, one run each, per new-connection figure (default 50000; at most 64000)\n"
     "  --established N  tracked connections the established packets cycle through (default 1000)\n"
     "  --changes N      backend changes timed per size, each followed by a change back (default 5)\n"
+    "  --json FILE      also write the figures as JSON (for tools/bench-report)\n"
     "  -h, --help       this text\n";
 
 int run(int argc, char** argv) {
@@ -461,6 +486,8 @@ int run(int argc, char** argv) {
       ok = parseNumber(value, opt.newFlows, 1u, 64000u);  // source ports 1024.. of one client
     } else if (a == "--established") {
       ok = parseNumber(value, opt.established, 1u, 64000u);
+    } else if (a == "--json") {
+      opt.jsonPath = value;
     } else if (a == "--changes") {
       ok = parseNumber(value, opt.changes, 1, 1000);
     } else {
@@ -500,6 +527,8 @@ int run(int argc, char** argv) {
   std::filesystem::remove_all(pinRoot, ec);
   ::close(emptyFd);
   printTables(results, opt, command);
+  if (!opt.jsonPath.empty() && !writeJsonFile(opt.jsonPath, "sluice_svc_bench", command, toJson(results, opt)))
+    return 1;
   return any ? 0 : 1;
 }
 
