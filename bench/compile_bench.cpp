@@ -80,6 +80,15 @@ struct Options {
 // (VmHWM) by writing 5 to /proc/self/clear_refs, so each stage's peak is its
 // own and not the largest of everything measured before it in this process.
 void resetPeakRss() { std::ofstream("/proc/self/clear_refs") << "5"; }
+// This process's CPU time (user + system): unlike wall time, hardly changed by
+// other jobs competing for the CPUs, so it tells what an idle machine would take.
+double cpuMs() {
+  rusage u{};
+  ::getrusage(RUSAGE_SELF, &u);
+  auto ms = [](const timeval& t) { return double(t.tv_sec) * 1000 + double(t.tv_usec) / 1000; };
+  return ms(u.ru_utime) + ms(u.ru_stime);
+}
+
 long peakRssKb() {
   std::ifstream in("/proc/self/status");
   for (std::string line; std::getline(in, line);)
@@ -116,7 +125,7 @@ size_t objectInstructions(const codegen::CompiledNode& c) {
 // ---- worker processes ---------------------------------------------------------------
 // Each worker takes node indices from a shared pipe (reads of 4 bytes are
 // atomic), compiles them and writes one line per node to its own file:
-//   N <node> <ms> <object bytes> <instructions> <programs>
+//   N <node> <ms> <object bytes> <instructions> <programs> <CPU ms>
 //   R <max RSS kB>            (at the end)
 //   X <error>                 (a compile failed)
 // Objects of the nodes to load are written to <dir>/n<node>.o.
@@ -131,16 +140,18 @@ void workerMain(const ir::Program& program, int queueFd, const std::string& out,
   for (int32_t i; ::read(queueFd, &i, sizeof i) == sizeof i;) {
     const ir::NodeProgram& np = program.nodes[size_t(i)];
     Diagnostics diags;
+    double cpu0 = cpuMs();
     auto t0 = Clock::now();
     codegen::CompiledNode c = codegen::compileNode(program, np, copts, diags);
-    double ms = msSince(t0);
+    double ms = msSince(t0), cpu = cpuMs() - cpu0;
     if (c.object.empty()) {
       std::string e = diags.render(false);
       std::replace(e.begin(), e.end(), '\n', ' ');
       std::fprintf(f, "X node %s: %s\n", np.node.c_str(), e.c_str());
       continue;
     }
-    std::fprintf(f, "N %d %.3f %zu %zu %zu\n", i, ms, c.object.size(), objectInstructions(c), c.programs.size());
+    std::fprintf(f, "N %d %.3f %zu %zu %zu %.3f\n", i, ms, c.object.size(), objectInstructions(c), c.programs.size(),
+                 cpu);
     if (keep[size_t(i)]) std::ofstream(fmt::format("{}/n{}.o", dir, i), std::ios::binary).write(c.object.data(), std::streamsize(c.object.size()));
   }
   std::fprintf(f, "R %ld\n", peakRssKb());
@@ -256,7 +267,7 @@ double inProcesses(int n, double timeoutS, Body body, std::string& error) {
 struct NodeFigures {
   std::string name;
   size_t endpoints = 0, rules = 0;
-  std::vector<double> compileMs;  // jobs=1 runs (or the first jobs value's)
+  std::vector<double> compileMs, cpuMs;  // the first jobs value's runs: wall and CPU time
   size_t objectBytes = 0, instructions = 0, programs = 0;
   std::vector<double> loadMs;
   uint64_t verified = 0, xlated = 0;
@@ -270,7 +281,7 @@ struct SizeFigures {
   size_t manifestBytes = 0;
   std::vector<double> parseMs, lowerMs, loadNodeMs;  // loadNodeMs: sum over the loaded nodes, per run
   std::map<int, std::vector<double>> compileWallMs;  // jobs -> per run
-  std::vector<double> compileSumMs;                   // sum of the nodes' own compile times, first jobs value
+  std::vector<double> compileSumMs, compileCpuSumMs;  // sums of the nodes' own wall / CPU times, first jobs value
   std::vector<double> bdOpt, bdEmit, bdPlain;  // breakdown nodes: optimize, emit, compile; summed per run
   std::vector<double> emptyCompileMs, emptyLoadMs, emptyTcLoadMs;
   size_t emptyBytes = 0, emptyInstructions = 0;
@@ -360,7 +371,7 @@ bool measureRun(int run, const Options& opt, const std::string& dir, SizeFigures
       workerMain(program, queue[0], fmt::format("{}/w{}.txt", dir, k), keep, dir, opt.cpu);
     }, error);
     ::close(queue[0]);
-    double sum = 0;
+    double sum = 0, cpuSum = 0;
     for (int k = 0; k < jobs; ++k)
       readLines(fmt::format("{}/w{}.txt", dir, k), [&](std::istringstream& s, char t) {
         if (t == 'N') {
@@ -369,9 +380,10 @@ bool measureRun(int run, const Options& opt, const std::string& dir, SizeFigures
           s >> i >> ms;
           if (i < 0 || size_t(i) >= f.nodes.size()) return;
           NodeFigures& node = f.nodes[size_t(i)];
-          s >> node.objectBytes >> node.instructions >> node.programs;
-          if (j == 0) node.compileMs.push_back(ms);
-          sum += ms;
+          double cpu = 0;
+          s >> node.objectBytes >> node.instructions >> node.programs >> cpu;
+          if (j == 0) node.compileMs.push_back(ms), node.cpuMs.push_back(cpu);
+          sum += ms, cpuSum += cpu;
         } else if (t == 'R') {
           long kb = 0;
           s >> kb;
@@ -387,7 +399,7 @@ bool measureRun(int run, const Options& opt, const std::string& dir, SizeFigures
       return false;
     }
     f.compileWallMs[jobs].push_back(wall);
-    if (j == 0) f.compileSumMs.push_back(sum);
+    if (j == 0) f.compileSumMs.push_back(sum), f.compileCpuSumMs.push_back(cpuSum);
     std::fprintf(stderr, "%s run %d/%d: %d process%s compiled every node in %.0f ms (nodes' own times: %.0f ms)\n",
                  tag.c_str(), run + 1, opt.runs, jobs, jobs == 1 ? "" : "es", wall, sum);
   }
@@ -552,11 +564,16 @@ json toJson(const SizeFigures& f, const Options& opt) {
   for (const auto& [jobs, v] : f.compileWallMs) wall[std::to_string(jobs)] = median(v);
   j["compile_wall_ms"] = wall;
   j["compile_nodes_sum_ms"] = median(f.compileSumMs);
+  j["compile_nodes_cpu_sum_ms"] = median(f.compileCpuSumMs);
   j["compile_jobs_of_sum"] = opt.jobs.front();
   std::vector<double> perNode;
   for (const auto& n : f.nodes)
     if (!n.compileMs.empty()) perNode.push_back(median(n.compileMs));
   j["compile_node_median_ms"] = median(perNode);
+  std::vector<double> cpuPerNode;
+  for (const auto& n : f.nodes)
+    if (!n.cpuMs.empty()) cpuPerNode.push_back(median(n.cpuMs));
+  j["compile_node_cpu_median_ms"] = median(cpuPerNode);
   j["compile_node_max_ms"] = perNode.empty() ? 0 : *std::max_element(perNode.begin(), perNode.end());
   Shares s = shares(f);
   j["stage_share"] = s.known ? json{{"build_ir", s.build}, {"optimize", s.optimize}, {"emit", s.emit}} : json();
