@@ -9,8 +9,8 @@ from xml.sax.saxutils import escape
 PALETTE = ["#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000"]
 MARKERS = ["circle", "square", "diamond", "triangle"]
 
-WIDTH, HEIGHT = 640, 380
-LEFT, RIGHT, TOP, BOTTOM = 72, 190, 40, 56
+WIDTH, HEIGHT = 700, 380
+LEFT, RIGHT, TOP, BOTTOM = 72, 220, 40, 56  # the legend (about 30 characters) goes on the right
 
 
 def _nice_step(span, target_ticks=5):
