@@ -6,18 +6,32 @@
 // (codegen/datapath/, compiled to bitcode at build time) around a generated
 // decision function for that endpoint and direction (decision_plan.h says why
 // it has the shape it has). Maps are the ABI of codegen/datapath/sluice_abi.h.
+//
+// Generic mode (DatapathMode::Generic) compiles the same IR into a
+// table-driven datapath instead: every program calls one decision function
+// that looks the connection up in policy tables (generic_tables.h), the
+// baseline the specialized code is measured against (docs/datapath.md).
 #pragma once
 
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "codegen/generic_tables.h"
 #include "frontend/diagnostics.h"
 #include "ir/ir.h"
 
 namespace sluice::codegen {
 
+// How a program decides a new connection: generated code per endpoint policy
+// (the default), or lookups in tables the compiler fills (Cilium-style).
+enum class DatapathMode { Specialized, Generic };
+const char* datapathModeName(DatapathMode mode);  // "specialized" / "generic"
+std::optional<DatapathMode> datapathModeFromName(const std::string& name);
+
 struct CompileOptions {
   std::string cpu = "v4";   // v4 needs kernel >= 6.6; v3 stops at 32K instructions per program
+  DatapathMode datapath = DatapathMode::Specialized;
   bool keepLlvmIr = false;  // fill CompiledNode::llvmIr (before optimization)
   bool keepOptimizedIr = false;
 };
@@ -33,7 +47,11 @@ struct ProgramInfo {
 
 struct CompiledNode {
   std::string node;
+  DatapathMode datapath = DatapathMode::Specialized;
   std::vector<char> object;  // the ELF; empty on failure
+  // Generic mode: the policy tables, also in the object's kGenericTablesSection
+  // (the runtime loads them from there). Empty in specialized mode.
+  GenericTables tables;
   std::vector<ProgramInfo> programs;
   std::string llvmIr, optimizedIr;
   double compileMs = 0;

@@ -14,7 +14,10 @@
 
 #include <chrono>
 #include <cstring>
+#include <cstdarg>
+#include <cstdio>
 #include <map>
+#include <mutex>
 #include <set>
 
 #include "codegen/bpf_target.h"
@@ -26,6 +29,10 @@
 
 extern "C" const char sluice_datapath_bc[];
 extern "C" const char sluice_datapath_bc_end[];
+// Generic mode's library: the same one plus the table-driven decision
+// (datapath/datapath_generic.bpf.c).
+extern "C" const char sluice_datapath_generic_bc[];
+extern "C" const char sluice_datapath_generic_bc_end[];
 
 namespace sluice::codegen {
 namespace {
@@ -60,8 +67,11 @@ std::map<std::string, std::string> programNames(const ir::NodeProgram& node, ir:
   return out;
 }
 
-std::unique_ptr<llvm::Module> loadDatapath(llvm::LLVMContext& ctx, std::string& error) {
-  llvm::StringRef bytes(sluice_datapath_bc, size_t(sluice_datapath_bc_end - sluice_datapath_bc));
+std::unique_ptr<llvm::Module> loadDatapath(llvm::LLVMContext& ctx, DatapathMode mode, std::string& error) {
+  llvm::StringRef bytes =
+      mode == DatapathMode::Generic
+          ? llvm::StringRef(sluice_datapath_generic_bc, size_t(sluice_datapath_generic_bc_end - sluice_datapath_generic_bc))
+          : llvm::StringRef(sluice_datapath_bc, size_t(sluice_datapath_bc_end - sluice_datapath_bc));
   auto buffer = llvm::MemoryBuffer::getMemBuffer(bytes, "datapath.bc", false);
   auto module = llvm::parseBitcodeFile(buffer->getMemBufferRef(), ctx);
   if (!module) {
@@ -77,7 +87,29 @@ uint32_t firstV4(const ir::Endpoint& ep) {
   return 0;
 }
 
+// Puts the generic tables into the object, in a section of their own that
+// libbpf skips and the runtime reads (runtime/loader.cpp). No debug info, so
+// no BTF describes it: it is data for the loader, not for the programs.
+void embedTables(llvm::Module& m, const GenericTables& tables) {
+  std::string bytes = serialize(tables);
+  auto* init = llvm::ConstantDataArray::getString(m.getContext(), bytes, /*AddNull=*/false);
+  auto* g = new llvm::GlobalVariable(m, init->getType(), /*isConstant=*/true, llvm::GlobalValue::ExternalLinkage,
+                                     init, "sluice_generic_tables");
+  g->setSection(kGenericTablesSection);
+  g->setAlignment(llvm::Align(8));
+}
+
 }  // namespace
+
+const char* datapathModeName(DatapathMode mode) {
+  return mode == DatapathMode::Generic ? "generic" : "specialized";
+}
+
+std::optional<DatapathMode> datapathModeFromName(const std::string& name) {
+  if (name == "specialized") return DatapathMode::Specialized;
+  if (name == "generic") return DatapathMode::Generic;
+  return std::nullopt;
+}
 
 bool hasUplinkFrontend(const ir::NodeProgram& node) {
   for (const auto& svc : node.services) {
@@ -113,7 +145,23 @@ std::string programName(const ir::NodeProgram& node, const ir::Endpoint& ep, ir:
   return programNames(node, dir).at(ep.key());
 }
 
+// libbpf reports (at info level, to stderr by default) every section it does
+// not know, and generic objects carry one on purpose (kGenericTablesSection).
+// Drop that line, pass everything else to whatever printer was installed.
+static libbpf_print_fn_t libbpfPrinterBeforeOurs = nullptr;
+static int quietAboutTables(enum libbpf_print_level level, const char* format, va_list args) {
+  va_list copy;
+  va_copy(copy, args);
+  char line[512];
+  vsnprintf(line, sizeof line, format, copy);
+  va_end(copy);
+  if (std::strstr(line, kGenericTablesSection)) return 0;
+  return libbpfPrinterBeforeOurs ? libbpfPrinterBeforeOurs(level, format, args) : 0;
+}
+
 std::vector<std::pair<std::string, size_t>> programSizes(const std::vector<char>& object) {
+  static std::once_flag once;
+  std::call_once(once, [] { libbpfPrinterBeforeOurs = libbpf_set_print(quietAboutTables); });
   std::vector<std::pair<std::string, size_t>> out;
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = "sluice");
   bpf_object* obj = bpf_object__open_mem(object.data(), object.size(), &opts);
@@ -146,6 +194,8 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   auto start = std::chrono::steady_clock::now();
   CompiledNode out;
   out.node = node.node;
+  out.datapath = options.datapath;
+  const bool generic = options.datapath == DatapathMode::Generic;
   std::string object = "Node " + node.node;
 
   // Refuse what the datapath cannot enforce yet, rather than half-enforce it.
@@ -162,7 +212,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
 
   llvm::LLVMContext ctx;
   std::string error;
-  std::unique_ptr<llvm::Module> m = loadDatapath(ctx, error);
+  std::unique_ptr<llvm::Module> m = loadDatapath(ctx, options.datapath, error);
   if (!m) {
     diags.error({}, object, "", "cannot read the embedded datapath bitcode: " + error);
     return out;
@@ -181,7 +231,9 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   Function* getPort = m->getFunction("sluice_flow_port");
   Function* uplink = m->getFunction("sluice_dp_uplink");
   Function* uplinkNew = m->getFunction("sluice_dp_uplink_new");
-  if (!fast || !begin || !finish || !uplink || !uplinkNew || !getIdentity || !getAddr || !getProto || !getPort) {
+  Function* genericDecide = generic ? m->getFunction("sluice_generic_decide") : nullptr;
+  if (!fast || !begin || !finish || !uplink || !uplinkNew || !getIdentity || !getAddr || !getProto || !getPort ||
+      (generic && !genericDecide)) {
     diags.error({}, object, "", "the embedded datapath bitcode lacks its entry points (a build problem)");
     return out;
   }
@@ -200,15 +252,34 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   // Pods of one workload usually have identical policies: compile each
   // distinct direction policy once and share its decision function.
   std::map<std::string, Function*> decisions;
+  // Generic mode: one table per distinct direction policy, {id, flags} for the call.
+  std::map<std::string, std::pair<uint32_t, uint32_t>> genericTables;
   for (ir::Direction dir : {ir::Direction::Egress, ir::Direction::Ingress}) {
     auto names = programNames(node, dir);
     for (const auto& ep : node.endpoints) {
       const ir::DirectionPolicy& policy = ep.policy(dir);
       const char* dirName = dir == ir::Direction::Egress ? "egress" : "ingress";
-      Function*& decide = decisions[std::string(dirName) + "\n" + ir::str(policy, dir)];
-      if (!decide) {
-        DirectionPlan plan = planDirection(policy, known);
-        decide = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan, dir);
+      std::string policyKey = std::string(dirName) + "\n" + ir::str(policy, dir);
+      Function* decide = nullptr;
+      std::pair<uint32_t, uint32_t> table;  // generic: {table id, flags}
+      if (generic) {
+        auto [it, inserted] = genericTables.emplace(policyKey, table);
+        if (inserted) {
+          const auto& t = addGenericTable(out.tables, policy, planDirection(policy, known), dir, ep.key());
+          it->second = {t.id, t.flags};
+          if (t.id > 0xffffff) {  // the call packs the number into 24 bits
+            diags.error({}, object, "", "more than 16,777,215 distinct endpoint policies: generic mode cannot number them");
+            return out;
+          }
+        }
+        table = it->second;
+      } else {
+        Function*& shared = decisions[policyKey];
+        if (!shared) {
+          DirectionPlan plan = planDirection(policy, known);
+          shared = emitDecision(*m, di, fmt::format("policy.{}.{}", ep.key(), dirName), policy, plan, dir);
+        }
+        decide = shared;
       }
 
       // The tc program: datapath begin, the decision, datapath finish.
@@ -243,9 +314,15 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
       b.CreateCondBr(b.CreateICmpEQ(act, b.getInt32(uint32_t(-1))), decideBlock, done);
       IRBuilder<>(done).CreateRet(act);
       IRBuilder<> d(decideBlock);
-      llvm::Value* decision = d.CreateCall(
-          decide, {d.CreateCall(getIdentity, {flow}), d.CreateCall(getAddr, {flow}), d.CreateCall(getProto, {flow}),
-                   d.CreateCall(getPort, {flow})});
+      std::vector<llvm::Value*> flowArgs = {d.CreateCall(getIdentity, {flow}), d.CreateCall(getAddr, {flow}),
+                                            d.CreateCall(getProto, {flow}), d.CreateCall(getPort, {flow})};
+      llvm::Value* decision;
+      if (generic) {
+        flowArgs.insert(flowArgs.begin(), d.getInt32(table.first | table.second << 24));
+        decision = d.CreateCall(genericDecide, flowArgs);
+      } else {
+        decision = d.CreateCall(decide, flowArgs);
+      }
       d.CreateRet(d.CreateCall(finish, {prog->getArg(0), flow, decision}));
       di.attach(*prog, {"skb"}, {true});
 
@@ -282,6 +359,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
     // First, so that the per-endpoint programs keep their order after it.
     out.programs.insert(out.programs.begin(), info);
   }
+  if (generic) embedTables(*m, out.tables);
   di.finalize();
   // Library functions are inlined into each program; nothing else may keep them.
   for (Function* f : library) f->setLinkage(llvm::GlobalValue::InternalLinkage);
@@ -293,7 +371,10 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   // declared parameters, and dead-argument elimination would leave a
   // register unset or the BTF describing parameters that no longer exist.
   // The uplink program's new-connection path is one too (datapath_uplink.h says why).
-  llvm::appendToCompilerUsed(*m, {begin, finish, uplinkNew});
+  // Generic mode's table lookup too (datapath_generic.bpf.c says why).
+  std::vector<Function*> subprograms = {begin, finish, uplinkNew};
+  if (genericDecide) subprograms.push_back(genericDecide);
+  llvm::appendToCompilerUsed(*m, std::vector<llvm::GlobalValue*>(subprograms.begin(), subprograms.end()));
 
   if (options.keepLlvmIr) {
     llvm::raw_string_ostream os(out.llvmIr);
@@ -302,7 +383,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   target.optimize(*m);
   for (const char* list : {"llvm.used", "llvm.compiler.used"})
     if (auto* used = m->getGlobalVariable(list)) used->eraseFromParent();
-  for (Function* f : {begin, finish, uplinkNew})
+  for (Function* f : subprograms)
     if (f->use_empty()) f->eraseFromParent();  // no program: nothing may be left in .text
   // An unused global function must go (after optimization has dropped the
   // library functions that called it): in an object with no program (a node

@@ -6,6 +6,7 @@
 #include <sys/mount.h>
 #include <sys/statfs.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdarg>
 #include <cstring>
@@ -15,6 +16,8 @@
 #include <tuple>
 
 #include "codegen/datapath/sluice_abi.h"
+#include "codegen/datapath/sluice_generic_abi.h"
+#include "codegen/generic_tables.h"
 
 #ifndef BPF_FS_MAGIC
 #define BPF_FS_MAGIC 0xcafe4a11
@@ -72,6 +75,58 @@ LoadedNode::~LoadedNode() {
   if (obj_) bpf_object__close(obj_);
 }
 
+// Generic mode: the object's policy tables (its kGenericTablesSection) go
+// into its own maps, which are never pinned (sluice_generic_abi.h: they
+// belong to this generation). Sizing happens before the object loads,
+// filling after, and both before load() returns: no program is attached
+// before its tables are complete, so nothing runs on half a policy.
+namespace {
+bool readGenericTables(const codegen::CompiledNode& compiled, bpf_object* obj, codegen::GenericTables& tables,
+                       bool& present, std::string& error) {
+  bpf_map* pol = bpf_object__find_map_by_name(obj, SLUICE_MAP_GENERIC_POLICY);
+  bpf_map* cidr = bpf_object__find_map_by_name(obj, SLUICE_MAP_GENERIC_CIDR);
+  auto section = codegen::elfSection(compiled.object, codegen::kGenericTablesSection);
+  present = pol || cidr || section;
+  if (!present) return true;
+  if (!pol || !cidr || !section) {
+    error = fmt::format("a generic-mode object needs the maps {} and {} and the section {}; this one lacks some",
+                        SLUICE_MAP_GENERIC_POLICY, SLUICE_MAP_GENERIC_CIDR, codegen::kGenericTablesSection);
+    return false;
+  }
+  if (!codegen::parse(*section, tables, error)) return false;
+  // LPM tries must have room for every entry; at least one.
+  bpf_map__set_max_entries(pol, uint32_t(std::max<size_t>(1, tables.policy.size())));
+  bpf_map__set_max_entries(cidr, uint32_t(std::max<size_t>(1, tables.cidrs.size())));
+  return true;
+}
+
+bool writeGenericTables(const codegen::GenericTables& tables, bpf_object* obj, std::string& error) {
+  int pol = bpf_map__fd(bpf_object__find_map_by_name(obj, SLUICE_MAP_GENERIC_POLICY));
+  int cidr = bpf_map__fd(bpf_object__find_map_by_name(obj, SLUICE_MAP_GENERIC_CIDR));
+  for (const auto& e : tables.policy) {
+    sluice_gpol_key k;
+    sluice_gpol_value v;
+    codegen::encode(e, k, v);
+    if (bpf_map_update_elem(pol, &k, &v, BPF_NOEXIST) != 0) {
+      error = fmt::format("cannot write {} (table {}, selector {:#x}, prefix {}): {}", SLUICE_MAP_GENERIC_POLICY,
+                          e.table, e.selector, e.prefixLen, std::strerror(errno));
+      return false;
+    }
+  }
+  for (const auto& e : tables.cidrs) {
+    sluice_gcidr_key k;
+    sluice_gcidr_value v;
+    codegen::encode(e, k, v);
+    if (bpf_map_update_elem(cidr, &k, &v, BPF_NOEXIST) != 0) {
+      error = fmt::format("cannot write {} (table {}, {}/{}): {}", SLUICE_MAP_GENERIC_CIDR, e.table,
+                          IpAddr::v4(e.addr).str(), e.prefixLen, std::strerror(errno));
+      return false;
+    }
+  }
+  return true;
+}
+}  // namespace
+
 bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgram& node, const std::string& pinDir,
                       std::string& error) {
   static std::once_flag once;
@@ -96,6 +151,15 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
     libbpfCapture = nullptr;
     error = fmt::format("libbpf cannot open the object for node {}: {}\n{}", node.node, std::strerror(errno),
                         captured);
+    return false;
+  }
+  codegen::GenericTables tables;
+  bool generic = false;
+  if (!readGenericTables(compiled, obj_, tables, generic, error)) {
+    libbpfCapture = nullptr;
+    error = fmt::format("node {}: {}", node.node, error);
+    bpf_object__close(obj_);
+    obj_ = nullptr;
     return false;
   }
   // Sections are "tc/<program>": set the type explicitly, and keep the
@@ -142,6 +206,13 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
     }
     s.loadMs = ms / double(compiled.programs.empty() ? 1 : compiled.programs.size());
     programs_.push_back(s);
+  }
+  if (generic && !writeGenericTables(tables, obj_, error)) {
+    error = fmt::format("node {}: {}", node.node, error);
+    bpf_object__close(obj_);
+    obj_ = nullptr;
+    programs_.clear();
+    return false;
   }
   return syncIpcache(node, error) && syncServices(node, error);
 }
