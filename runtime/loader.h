@@ -1,7 +1,9 @@
 // Loading a node's compiled object into the kernel with libbpf: maps pinned
 // under a per-node bpffs directory (shared by every program generation of
 // that node, so connection tracking survives swaps), every program verified,
-// the IP cache and the service tables filled from the node's IR. Nothing is half-loaded: on failure
+// the IP cache and the service tables filled from the node's IR, and a
+// generic-mode object's policy tables (its .sluice.tables section) written
+// into its own, unpinned maps before load() returns. Nothing is half-loaded: on failure
 // no program stays loaded and the error says which program the verifier
 // refused and why.
 #pragma once
