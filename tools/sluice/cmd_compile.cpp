@@ -27,6 +27,7 @@ void registerCompile(CLI::App& app) {
   auto node = std::make_shared<std::string>();
   auto emitLlvm = std::make_shared<bool>(false);
   auto cpu = std::make_shared<std::string>("v4");
+  auto datapath = std::make_shared<std::string>("specialized");
   CLI::App* cmd = app.add_subcommand(
       "compile", "Compile each node's policy to a BPF object: writes DIR/<node>.o and DIR/<node>.ir, and prints a "
                  "summary per node (endpoints, rules, BPF instructions, compile time)");
@@ -38,6 +39,12 @@ void registerCompile(CLI::App& app) {
                 "and rules) and DIR/<node>.opt.ll (after O2)");
   cmd->add_option("--cpu", *cpu, "BPF instruction set: v4 (kernel >= 6.6, long jumps) or v3 (>= 5.1)")
       ->check(CLI::IsMember({"v3", "v4"}));
+  cmd->add_option("--datapath", *datapath,
+                  "How programs decide new connections: specialized (default: code generated from each endpoint's "
+                  "policy) or generic (one table-driven decision function looking the policy up in LPM-trie maps "
+                  "that the compiler fills from the same IR and the object carries; also writes DIR/<node>.tables, "
+                  "their text form). Same verdicts; generic is the baseline the specialized code is measured against")
+      ->check(CLI::IsMember({"specialized", "generic"}));
   cmd->callback([=] {
     LoadResult in;
     bool ok = loadInputs(*opts, in);
@@ -59,6 +66,7 @@ void registerCompile(CLI::App& app) {
     }
     codegen::CompileOptions copts;
     copts.cpu = *cpu;
+    copts.datapath = *codegen::datapathModeFromName(*datapath);  // checked by CLI11
     copts.keepLlvmIr = copts.keepOptimizedIr = *emitLlvm;
     bool failed = false;
     std::cout << fmt::format("{:<24} {:>9} {:>7} {:>10} {:>9}  {}\n", "node", "endpoints", "rules",
@@ -72,6 +80,8 @@ void registerCompile(CLI::App& app) {
       fs::path base = fs::path(*outDir) / np.node;
       bool written = writeFile(base.string() + ".o", std::string_view(c.object.data(), c.object.size())) &&
                      writeFile(base.string() + ".ir", ir::str(program, np.node));
+      if (copts.datapath == codegen::DatapathMode::Generic)
+        written = written && writeFile(base.string() + ".tables", codegen::str(c.tables));
       if (*emitLlvm)
         written = written && writeFile(base.string() + ".ll", c.llvmIr) &&
                   writeFile(base.string() + ".opt.ll", c.optimizedIr);
