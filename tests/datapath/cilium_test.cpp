@@ -12,6 +12,9 @@
 namespace sluice::datapath_test {
 namespace {
 
+using Cilium = InBothDatapathModes;
+SLUICE_IN_BOTH_DATAPATH_MODES(Cilium);
+
 const ir::L4Proto ICMP = ir::L4Proto::ICMP;
 
 std::string cnp(const std::string& ns, const std::string& name, const std::string& spec) {
@@ -25,7 +28,7 @@ std::string ccnp(const std::string& name, const std::string& spec) {
 
 // ---- selection and isolation --------------------------------------------------
 
-TEST(Cilium, EndpointSelectorIsConfinedToThePolicyNamespace) {
+TEST_P(Cilium, EndpointSelectorIsConfinedToThePolicyNamespace) {
   LOAD_CLUSTER(c, kBase + cnp("x", "web", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   ingress:
@@ -40,7 +43,7 @@ TEST(Cilium, EndpointSelectorIsConfinedToThePolicyNamespace) {
   EXPECT_TRUE(Traces(c, "x/a", "203.0.113.5", 443, TCP, "allow from-pod=unisolated"));
 }
 
-TEST(Cilium, EmptyRuleIsolatesAndAdmitsNothingEmptyListDoesNothing) {
+TEST_P(Cilium, EmptyRuleIsolatesAndAdmitsNothingEmptyListDoesNothing) {
   LOAD_CLUSTER(c, kBase + cnp("x", "closed", "spec:\n  endpointSelector: {matchLabels: {app: a}}\n  ingress: [{}]") +
                       cnp("x", "open", "spec:\n  endpointSelector: {matchLabels: {app: b}}\n  ingress: []"));
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
@@ -51,7 +54,7 @@ TEST(Cilium, EmptyRuleIsolatesAndAdmitsNothingEmptyListDoesNothing) {
   EXPECT_TRUE(Traces(c, "x/a", "x/a", 80, TCP, "allow (self)"));
 }
 
-TEST(Cilium, SpecsAreSeparateRules) {
+TEST_P(Cilium, SpecsAreSeparateRules) {
   LOAD_CLUSTER(c, kBase + cnp("x", "two", R"(specs:
 - endpointSelector: {matchLabels: {app: a}}
   ingress: [{fromEndpoints: [{matchLabels: {app: b}}]}]
@@ -62,7 +65,7 @@ TEST(Cilium, SpecsAreSeparateRules) {
   EXPECT_TRUE(Traces(c, "x/a", "x/b", 8080, TCP, "allow from-pod=unisolated to-pod=unisolated"));
 }
 
-TEST(Cilium, EmptyEndpointSelectorMeansNamespaceInCnpAndEverythingInCcnp) {
+TEST_P(Cilium, EmptyEndpointSelectorMeansNamespaceInCnpAndEverythingInCcnp) {
   LOAD_CLUSTER(c, kBase + cnp("x", "ns", "spec:\n  endpointSelector: {matchLabels: {app: a}}\n"
                                          "  ingress: [{fromEndpoints: [{}]}]") +
                       ccnp("all", "spec:\n  endpointSelector: {matchLabels: {app: b}}\n"
@@ -77,7 +80,7 @@ TEST(Cilium, EmptyEndpointSelectorMeansNamespaceInCnpAndEverythingInCcnp) {
   EXPECT_TRUE(Traces(c, "203.0.113.5", "y/b", 81, TCP, "deny to-pod=isolated"));
 }
 
-TEST(Cilium, NamespaceKeysAndNamespaceLabels) {
+TEST_P(Cilium, NamespaceKeysAndNamespaceLabels) {
   LOAD_CLUSTER(c, kBase + cnp("x", "cross", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   ingress:
@@ -89,7 +92,7 @@ TEST(Cilium, NamespaceKeysAndNamespaceLabels) {
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Cilium, ReservedLabelsSelectReservedIdentities) {
+TEST_P(Cilium, ReservedLabelsSelectReservedIdentities) {
   LOAD_CLUSTER(c, kBase + cnp("x", "nodes", R"(spec:
   endpointSelector: {}
   egress:
@@ -121,7 +124,7 @@ endpoints: [{addresses: [192.168.2.1]}, {addresses: [198.51.100.9]}]
 ports: [{name: https, port: 6443, protocol: TCP}]
 )";
 
-TEST(Cilium, EntitiesToward) {
+TEST_P(Cilium, EntitiesToward) {
   LOAD_CLUSTER(c, kBase + kApiServer +
                       cnp("x", "a", "spec:\n  endpointSelector: {matchLabels: {app: a}}\n  egress:\n"
                                     "  - toEntities: [host]\n  - toEntities: [remote-node]\n"
@@ -147,7 +150,7 @@ TEST(Cilium, EntitiesToward) {
   EXPECT_TRUE(Traces(c, "y/a", "192.168.2.1", 1, UDP, "allow from-pod=cnp.y.all.spec0.egress0"));
 }
 
-TEST(Cilium, KubeApiserverEntityAlone) {
+TEST_P(Cilium, KubeApiserverEntityAlone) {
   LOAD_CLUSTER(c, kBase + kApiServer +
                       cnp("x", "api", "spec:\n  endpointSelector: {}\n  egress: [{toEntities: [kube-apiserver]}]"));
   EXPECT_TRUE(Traces(c, "x/a", "192.168.2.1", 6443, TCP, "allow from-pod=cnp.x.api.spec0.egress0"));
@@ -156,7 +159,7 @@ TEST(Cilium, KubeApiserverEntityAlone) {
   EXPECT_TRUE(Traces(c, "x/a", "y/a", 6443, TCP, "deny from-pod=isolated"));
 }
 
-TEST(Cilium, EntitiesFrom) {
+TEST_P(Cilium, EntitiesFrom) {
   LOAD_CLUSTER(c, kBase + cnp("x", "in", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   ingress:
@@ -170,7 +173,7 @@ TEST(Cilium, EntitiesFrom) {
 
 // ---- CIDRs ------------------------------------------------------------------------
 
-TEST(Cilium, CidrRulesMatchOnlyAddressesOutsideTheCluster) {
+TEST_P(Cilium, CidrRulesMatchOnlyAddressesOutsideTheCluster) {
   LOAD_CLUSTER(c, kBase + cnp("x", "out", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   egress:
@@ -187,7 +190,7 @@ TEST(Cilium, CidrRulesMatchOnlyAddressesOutsideTheCluster) {
   EXPECT_TRUE(Traces(c, "x/a", "198.51.100.7", 443, TCP, "deny from-pod=isolated"));
 }
 
-TEST(Cilium, FromCidrSet) {
+TEST_P(Cilium, FromCidrSet) {
   LOAD_CLUSTER(c, kBase + cnp("x", "in", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   ingress:
@@ -233,7 +236,7 @@ metadata: {name: legacy, namespace: x}
 subsets: [{addresses: [{ip: 198.51.100.7}], notReadyAddresses: [{ip: 198.51.100.8}], ports: [{port: 5432}]}]
 )";
 
-TEST(Cilium, ToServicesByName) {
+TEST_P(Cilium, ToServicesByName) {
   LOAD_CLUSTER(c, kBase + kServices + cnp("x", "svc", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   egress:
@@ -252,7 +255,7 @@ TEST(Cilium, ToServicesByName) {
   EXPECT_TRUE(Traces(c, "x/a", "198.51.100.8", 5432, TCP, "deny from-pod=isolated"));
 }
 
-TEST(Cilium, ToServicesBySelectorWithPorts) {
+TEST_P(Cilium, ToServicesBySelectorWithPorts) {
   LOAD_CLUSTER(c, kBase + kServices + ccnp("svc", R"(spec:
   endpointSelector: {matchLabels: {app: c}}
   egress:
@@ -265,7 +268,7 @@ TEST(Cilium, ToServicesBySelectorWithPorts) {
 
 // ---- ports and ICMP -------------------------------------------------------------------
 
-TEST(Cilium, PortsProtocolsRangesAndNames) {
+TEST_P(Cilium, PortsProtocolsRangesAndNames) {
   LOAD_CLUSTER(c, kBase + cnp("x", "ports", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   egress:
@@ -294,7 +297,7 @@ TEST(Cilium, PortsProtocolsRangesAndNames) {
   EXPECT_TRUE(Traces(c, "x/a", "198.51.100.7", 9999, TCP, "deny from-pod=isolated"));
 }
 
-TEST(Cilium, IngressNamedPortResolvesOnTheSelectedPod) {
+TEST_P(Cilium, IngressNamedPortResolvesOnTheSelectedPod) {
   LOAD_CLUSTER(c, kBase + ccnp("http", R"(spec:
   endpointSelector: {matchLabels: {app: b}}
   ingress:
@@ -304,7 +307,7 @@ TEST(Cilium, IngressNamedPortResolvesOnTheSelectedPod) {
   EXPECT_TRUE(Traces(c, "z/c", "x/b", 81, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Cilium, IcmpTypes) {
+TEST_P(Cilium, IcmpTypes) {
   LOAD_CLUSTER(c, kBase + cnp("x", "ping", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   ingress:
@@ -321,7 +324,7 @@ TEST(Cilium, IcmpTypes) {
 
 // ---- deny rules and combinations ----------------------------------------------------------
 
-TEST(Cilium, DenyWinsOverEveryKindOfAllow) {
+TEST_P(Cilium, DenyWinsOverEveryKindOfAllow) {
   LOAD_CLUSTER(c, kBase + policy("x", "np-all", "  podSelector: {}\n  ingress: [{}]") +
                       cnp("x", "allow-b", "spec:\n  endpointSelector: {}\n  ingress: [{fromEndpoints: [{}]}]") +
                       ccnp("deny-db", R"(spec:
@@ -335,7 +338,7 @@ TEST(Cilium, DenyWinsOverEveryKindOfAllow) {
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=np.x.np-all.ingress0"));
 }
 
-TEST(Cilium, DenyWinsOverOwnNodeIngress) {
+TEST_P(Cilium, DenyWinsOverOwnNodeIngress) {
   LOAD_CLUSTER(c, kBase + cnp("x", "no-host", "spec:\n  endpointSelector: {matchLabels: {app: a}}\n"
                                               "  ingressDeny: [{fromEntities: [host]}]"));
   EXPECT_TRUE(Traces(c, "z/h1", "x/a", 80, TCP, "deny to-pod=cnp.x.no-host.spec0.ingressDeny0"));
@@ -344,7 +347,7 @@ TEST(Cilium, DenyWinsOverOwnNodeIngress) {
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Cilium, EnableDefaultDenyFalseAddsRulesWithoutIsolating) {
+TEST_P(Cilium, EnableDefaultDenyFalseAddsRulesWithoutIsolating) {
   LOAD_CLUSTER(c, kBase + cnp("x", "soft", R"(spec:
   endpointSelector: {matchLabels: {app: a}}
   enableDefaultDeny: {ingress: false, egress: false}
@@ -355,7 +358,7 @@ TEST(Cilium, EnableDefaultDenyFalseAddsRulesWithoutIsolating) {
   EXPECT_TRUE(Traces(c, "x/a", "198.51.100.7", 443, TCP, "allow from-pod=unisolated"));
 }
 
-TEST(Cilium, NonIsolatingAllowCountsOnceAnotherPolicyIsolates) {
+TEST_P(Cilium, NonIsolatingAllowCountsOnceAnotherPolicyIsolates) {
   LOAD_CLUSTER(c, kBase +
                       cnp("x", "soft", "spec:\n  endpointSelector: {matchLabels: {app: a}}\n"
                                        "  enableDefaultDeny: {ingress: false}\n"
@@ -365,7 +368,7 @@ TEST(Cilium, NonIsolatingAllowCountsOnceAnotherPolicyIsolates) {
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Cilium, CnpCcnpAndNetworkPolicyCombine) {
+TEST_P(Cilium, CnpCcnpAndNetworkPolicyCombine) {
   LOAD_CLUSTER(c, kBase + policy("y", "np", "  podSelector: {matchLabels: {app: b}}\n"
                                             "  ingress: [{from: [{namespaceSelector: {matchLabels: {team: red}}}]}]") +
                       cnp("y", "cnp", "spec:\n  endpointSelector: {matchLabels: {app: b}}\n"
@@ -381,7 +384,7 @@ TEST(Cilium, CnpCcnpAndNetworkPolicyCombine) {
 
 // ---- what is refused -------------------------------------------------------------------
 
-TEST(Cilium, L7RulesAreRefusedWithTheirLocation) {
+TEST_P(Cilium, L7RulesAreRefusedWithTheirLocation) {
   SLUICE_REQUIRE_ROOT();
   LoadedCluster c;
   EXPECT_FALSE(c.load(kBase + ccnp("http", R"(spec:
@@ -389,7 +392,8 @@ TEST(Cilium, L7RulesAreRefusedWithTheirLocation) {
   ingress:
   - toPorts:
     - ports: [{port: "80", protocol: TCP}]
-      rules: {http: [{method: GET}]})")));
+      rules: {http: [{method: GET}]})"),
+                      options()));
   std::string text = c.diags.render();
   EXPECT_NE(text.find("cluster.yaml:"), std::string::npos) << text;
   EXPECT_NE(text.find("CiliumClusterwideNetworkPolicy http: spec.ingress[0].toPorts[0]: L7"), std::string::npos) << text;

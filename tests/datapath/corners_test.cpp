@@ -14,16 +14,19 @@
 namespace sluice::datapath_test {
 namespace {
 
+using Corners = InBothDatapathModes;
+SLUICE_IN_BOTH_DATAPATH_MODES(Corners);
+
 // ---- isolation ----------------------------------------------------------------
 
-TEST(Corners, NoPolicyAllowsEverything) {
+TEST_P(Corners, NoPolicyAllowsEverything) {
   LOAD_CLUSTER(c, kBase);
   EXPECT_TRUE(Traces(c, "x/a", "y/b", 80, TCP, "allow from-pod=unisolated to-pod=unisolated"));
   EXPECT_TRUE(Traces(c, "z/c", "203.0.113.5", 53, UDP, "allow from-pod=unisolated"));
   EXPECT_TRUE(Traces(c, "x/a", "x/a", 80, TCP, "allow (self)"));
 }
 
-TEST(Corners, PolicyTypesDefaultToIngress) {
+TEST_P(Corners, PolicyTypesDefaultToIngress) {
   // No policyTypes and no egress section: Ingress only.
   LOAD_CLUSTER(c, kBase + policy("x", "deny", "  podSelector: {}"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
@@ -32,14 +35,14 @@ TEST(Corners, PolicyTypesDefaultToIngress) {
   EXPECT_TRUE(Traces(c, "x/a", "x/a", 80, TCP, "allow (self)"));  // a pod never blocks itself
 }
 
-TEST(Corners, EgressSectionAddsEgressType) {
+TEST_P(Corners, EgressSectionAddsEgressType) {
   LOAD_CLUSTER(c, kBase + policy("x", "dns", "  podSelector: {}\n  egress: [{ports: [{protocol: UDP, port: 53}]}]"));
   EXPECT_TRUE(Traces(c, "x/a", "y/a", 53, UDP, "allow from-pod=np.x.dns.egress0 to-pod=unisolated"));
   EXPECT_TRUE(Traces(c, "x/a", "y/a", 80, TCP, "deny from-pod=isolated"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 53, UDP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, ExplicitPolicyTypesIsolateOnlyTheirDirections) {
+TEST_P(Corners, ExplicitPolicyTypesIsolateOnlyTheirDirections) {
   // Egress only: its ingress rules are ignored and ingress stays open.
   LOAD_CLUSTER(c, kBase + policy("x", "eg", "  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Egress]\n"
                                             "  ingress: [{from: [{podSelector: {matchLabels: {app: zzz}}}]}]") +
@@ -52,7 +55,7 @@ TEST(Corners, ExplicitPolicyTypesIsolateOnlyTheirDirections) {
   EXPECT_TRUE(Traces(c, "y/b", "y/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, UnionOfPolicies) {
+TEST_P(Corners, UnionOfPolicies) {
   LOAD_CLUSTER(c, kBase +
                       policy("x", "p1", "  podSelector: {matchLabels: {app: a}}\n"
                                         "  ingress: [{from: [{namespaceSelector: {matchLabels: {team: blue}}}]}]") +
@@ -67,7 +70,7 @@ TEST(Corners, UnionOfPolicies) {
 
 // ---- peers and selectors ----------------------------------------------------------
 
-TEST(Corners, NamespaceAndPodSelectorInOnePeerAreAnded) {
+TEST_P(Corners, NamespaceAndPodSelectorInOnePeerAreAnded) {
   LOAD_CLUSTER(c, kBase + policy("x", "and", R"(  podSelector: {matchLabels: {app: a}}
   ingress:
   - from:
@@ -78,7 +81,7 @@ TEST(Corners, NamespaceAndPodSelectorInOnePeerAreAnded) {
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));  // wrong namespace
 }
 
-TEST(Corners, PeersAreOred) {
+TEST_P(Corners, PeersAreOred) {
   LOAD_CLUSTER(c, kBase + policy("x", "or", R"(  podSelector: {matchLabels: {app: a}}
   ingress:
   - from:
@@ -91,7 +94,7 @@ TEST(Corners, PeersAreOred) {
   EXPECT_TRUE(Traces(c, "z/h2", "x/a", 80, TCP, "deny to-pod=isolated"));  // selectors never match nodes
 }
 
-TEST(Corners, EmptyIngressRuleAllowsEveryPeerAndPort) {  // ingress: [{}]
+TEST_P(Corners, EmptyIngressRuleAllowsEveryPeerAndPort) {  // ingress: [{}]
   LOAD_CLUSTER(c, kBase + policy("x", "deny", "  podSelector: {}") +
                       policy("x", "all", "  podSelector: {matchLabels: {app: a}}\n  ingress: [{}]"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=np.x.all.ingress0"));
@@ -100,14 +103,14 @@ TEST(Corners, EmptyIngressRuleAllowsEveryPeerAndPort) {  // ingress: [{}]
   EXPECT_TRUE(Traces(c, "y/a", "x/b", 8080, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, EmptyIngressListAllowsNothing) {  // ingress: []
+TEST_P(Corners, EmptyIngressListAllowsNothing) {  // ingress: []
   LOAD_CLUSTER(c, kBase + policy("x", "none", "  podSelector: {matchLabels: {app: a}}\n  ingress: []"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
   EXPECT_TRUE(Traces(c, "y/a", "x/b", 80, TCP, "allow from-pod=unisolated to-pod=unisolated"));
 }
 
-TEST(Corners, EmptyFromAndPortsListsMeanAll) {
+TEST_P(Corners, EmptyFromAndPortsListsMeanAll) {
   LOAD_CLUSTER(c, kBase +
                       policy("x", "web", "  podSelector: {matchLabels: {app: a}}\n"
                                          "  ingress: [{from: [], ports: [{port: 80}]}]") +
@@ -125,7 +128,7 @@ TEST(Corners, EmptyFromAndPortsListsMeanAll) {
   EXPECT_TRUE(Traces(c, "x/a", "y/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, EmptySelectorsInPeers) {
+TEST_P(Corners, EmptySelectorsInPeers) {
   // podSelector: {} alone = every pod of the policy's namespace;
   // namespaceSelector: {} alone = every pod of every namespace (never a node).
   LOAD_CLUSTER(c, kBase +
@@ -140,14 +143,14 @@ TEST(Corners, EmptySelectorsInPeers) {
   EXPECT_TRUE(Traces(c, "z/h1", "y/a", 80, TCP, "deny to-pod=isolated"));  // a node is no pod
 }
 
-TEST(Corners, AbsentSpecPodSelectorSelectsTheWholeNamespace) {
+TEST_P(Corners, AbsentSpecPodSelectorSelectsTheWholeNamespace) {
   LOAD_CLUSTER(c, kBase + policy("y", "nosel", "  ingress: []"));  // warned, still loads
   EXPECT_TRUE(Traces(c, "x/a", "y/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
   EXPECT_TRUE(Traces(c, "x/a", "y/b", 81, TCP, "deny from-pod=unisolated to-pod=isolated"));
   EXPECT_TRUE(Traces(c, "x/a", "z/c", 81, TCP, "allow from-pod=unisolated to-pod=unisolated"));
 }
 
-TEST(Corners, MatchExpressions) {
+TEST_P(Corners, MatchExpressions) {
   LOAD_CLUSTER(
       c, kBase +
              // In: y/a admits pods labelled app in (b, c), any namespace.
@@ -185,7 +188,7 @@ TEST(Corners, MatchExpressions) {
 
 // ---- ports ----------------------------------------------------------------------
 
-TEST(Corners, NamedPortsResolveOnEachDestinationPodForIngress) {
+TEST_P(Corners, NamedPortsResolveOnEachDestinationPodForIngress) {
   // http is 80 on x/a and 8080 on x/b; dns is 53/UDP on x/b (a TCP `dns` exists nowhere).
   LOAD_CLUSTER(c, kBase + policy("x", "http", "  podSelector: {}\n  ingress:\n"
                                               "  - ports: [{port: http}, {port: dns}]\n"
@@ -199,7 +202,7 @@ TEST(Corners, NamedPortsResolveOnEachDestinationPodForIngress) {
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 53, UDP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, NamedPortsResolveOnEachDestinationPodForEgress) {
+TEST_P(Corners, NamedPortsResolveOnEachDestinationPodForEgress) {
   LOAD_CLUSTER(c, kBase + policy("y", "eg", "  podSelector: {matchLabels: {app: a}}\n"
                                             "  egress: [{ports: [{port: http}]}]"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "allow from-pod=np.y.eg.egress0.http-80 to-pod=unisolated"));
@@ -211,7 +214,7 @@ TEST(Corners, NamedPortsResolveOnEachDestinationPodForEgress) {
   EXPECT_TRUE(Traces(c, "y/a", "203.0.113.5", 80, TCP, "deny from-pod=isolated"));  // not a pod: no named port
 }
 
-TEST(Corners, EndPortIsInclusive) {
+TEST_P(Corners, EndPortIsInclusive) {
   LOAD_CLUSTER(c, kBase + policy("x", "range", "  podSelector: {matchLabels: {app: a}}\n"
                                                "  ingress: [{ports: [{port: 8000, endPort: 8080}]}]"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 7999, TCP, "deny from-pod=unisolated to-pod=isolated"));
@@ -222,7 +225,7 @@ TEST(Corners, EndPortIsInclusive) {
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 8000, UDP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, PortWithoutProtocolIsTcp) {
+TEST_P(Corners, PortWithoutProtocolIsTcp) {
   LOAD_CLUSTER(c, kBase + policy("x", "p80", "  podSelector: {matchLabels: {app: a}}\n"
                                              "  ingress: [{ports: [{port: 80}]}]"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=np.x.p80.ingress0"));
@@ -230,7 +233,7 @@ TEST(Corners, PortWithoutProtocolIsTcp) {
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, SCTP, "deny from-pod=unisolated to-pod=isolated"));
 }
 
-TEST(Corners, TcpUdpAndSctp) {
+TEST_P(Corners, TcpUdpAndSctp) {
   LOAD_CLUSTER(c, kBase +
                       policy("x", "in", "  podSelector: {matchLabels: {app: a}}\n  ingress: [{ports: "
                                         "[{protocol: TCP, port: 81}, {protocol: UDP, port: 53}, {protocol: SCTP, port: "
@@ -252,7 +255,7 @@ TEST(Corners, TcpUdpAndSctp) {
 
 // ---- ipBlock ----------------------------------------------------------------------
 
-TEST(Corners, IpBlockWithExceptMatchesPodsAndOutsideAddresses) {
+TEST_P(Corners, IpBlockWithExceptMatchesPodsAndOutsideAddresses) {
   LOAD_CLUSTER(c, kBase + policy("x", "ipb", R"(  podSelector: {matchLabels: {app: a}}
   policyTypes: [Ingress, Egress]
   ingress:
@@ -273,7 +276,7 @@ TEST(Corners, IpBlockWithExceptMatchesPodsAndOutsideAddresses) {
 
 // ---- both ends, connection tracking, nodes ------------------------------------------
 
-TEST(Corners, BothEndsMustAllow) {
+TEST_P(Corners, BothEndsMustAllow) {
   LOAD_CLUSTER(c, kBase +
                       // x/a may reach y/b; y/b admits only namespace z.
                       policy("x", "toyb", "  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Egress]\n"
@@ -298,7 +301,7 @@ TEST(Corners, BothEndsMustAllow) {
   EXPECT_TRUE(Traces(c, "x/a", "x/b", 8080, TCP, "deny from-pod=isolated"));
 }
 
-TEST(Corners, SameNodeConnectionMeetsTheServersIngress) {
+TEST_P(Corners, SameNodeConnectionMeetsTheServersIngress) {
   // x/a and x/b share node n1. The client's egress admits the connection (and
   // tracks it); that must not let it past the server's ingress.
   LOAD_CLUSTER(c, kBase + policy("x", "out", "  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Egress]\n"
@@ -312,7 +315,7 @@ TEST(Corners, SameNodeConnectionMeetsTheServersIngress) {
   EXPECT_TRUE(Traces(c, "x/a", "y/a", 80, TCP, "allow from-pod=np.x.out.egress0 to-pod=unisolated"));
 }
 
-TEST(Corners, HostNetworkPodsAreTheNode) {
+TEST_P(Corners, HostNetworkPodsAreTheNode) {
   // z/h1, z/h2 are hostNetwork pods in z: never selected, never isolated,
   // never matched by pod or namespace selectors; ipBlock sees their node's address.
   LOAD_CLUSTER(c, kBase + policy("z", "all", "  podSelector: {}\n  policyTypes: [Ingress, Egress]") +
@@ -333,7 +336,7 @@ TEST(Corners, HostNetworkPodsAreTheNode) {
   EXPECT_TRUE(Traces(c, "y/b", "x/a", 80, TCP, "deny from-pod=isolated"));
 }
 
-TEST(Corners, IngressFromTheOwnNodeIsAllowed) {
+TEST_P(Corners, IngressFromTheOwnNodeIsAllowed) {
   // "the only allowed connections into the pod are those from the pod's node
   // and those allowed by the ingress list": x/a (n1) and y/a (n2) admit nothing.
   LOAD_CLUSTER(c, kBase + policy("x", "none", "  podSelector: {}\n  policyTypes: [Ingress, Egress]") +
@@ -352,7 +355,7 @@ TEST(Corners, IngressFromTheOwnNodeIsAllowed) {
 
 // ---- stateful replies --------------------------------------------------------------
 
-TEST(Corners, RepliesOfAllowedConnectionsPass) {
+TEST_P(Corners, RepliesOfAllowedConnectionsPass) {
   // A = x/a on n1, B = y/b on n2. A may open connections to B on TCP 80 and 81
   // and UDP 53; B admits A on TCP 80 and UDP 53 only. B may open nothing, A
   // admits nothing: only replies can go B -> A.
@@ -426,7 +429,7 @@ TEST(Corners, RepliesOfAllowedConnectionsPass) {
 
 // ---- loaded programs carry BTF --------------------------------------------------------
 
-TEST(Corners, EveryLoadedProgramHasBtf) {
+TEST_P(Corners, EveryLoadedProgramHasBtf) {
   LOAD_CLUSTER(c, kBase + policy("x", "p", "  podSelector: {}\n  ingress: [{from: [{podSelector: {}}]}]"));
   size_t programs = 0;
   for (const auto& np : c.kernel->program().nodes) {

@@ -8,12 +8,18 @@
 
 #include <chrono>
 #include <memory>
+#include <ostream>
 #include <string>
 
 #include "codegen/datapath/sluice_abi.h"
 #include "codegen/codegen.h"
 #include "frontend/manifest_loader.h"
 #include "runtime/kernel_cluster.h"
+
+namespace sluice::codegen {
+// gtest prints a test's DatapathMode parameter by name.
+inline void PrintTo(DatapathMode mode, std::ostream* os) { *os << datapathModeName(mode); }
+}  // namespace sluice::codegen
 
 namespace sluice::datapath_test {
 

@@ -25,6 +25,19 @@
 // reference disagrees, and writes the cluster to /tmp/sluice-diff-<seed>.yaml;
 // one cluster alone: SLUICE_DIFF_SEED=<seed> SLUICE_DIFF_CASES=1 SLUICE_DIFF_JOBS=1.
 //
+// Both suites run in both datapath modes (codegen::DatapathMode, the test's
+// parameter: .../specialized and .../generic): generic mode's tables must give
+// the kernel the same verdicts. The hook-by-hook comparison is of verdicts,
+// as the reference evaluator knows no rule numbers; that generic mode also
+// names the same deciding rule is checked by corners_test.cpp and
+// cilium_test.cpp, which compare rule names, in both modes.
+// Generic mode traces fewer flows by default (SLUICE_DIFF_GENERIC_CASES,
+// default 4000: 100 clusters; SLUICE_DIFF_CILIUM_GENERIC_CASES, default 1500)
+// to keep the default run within a few minutes on 2 cores: its tables come
+// from the same decision plans as the specialized code, which the 12,000
+// specialized flows exercise, so the generic run checks the flattening into
+// tables and the lookups rather than the planning again.
+//
 // DifferentialCilium does the same over clusters that also hold
 // CiliumNetworkPolicies, CiliumClusterwideNetworkPolicies and the Services
 // they name (reference::ciliumRandomOptions), with ICMP echo requests and
@@ -73,6 +86,8 @@ struct Config {
   reference::FlowOptions flows;
   bool bareSources = false;  // trace flows from bare addresses (FlowQuery::fromIp) instead of skipping them
   uint64_t flowsPerCluster = 40;  // unless SLUICE_DIFF_FLOWS_PER_CLUSTER says otherwise
+  codegen::DatapathMode mode = codegen::DatapathMode::Specialized;
+  const char* casesVar = "SLUICE_DIFF_CASES";  // the environment variable that sizes the run
 };
 
 std::string writeYaml(const Config& cfg, uint64_t seed, const std::string& yaml) {
@@ -117,7 +132,9 @@ Tally runCluster(const Config& cfg, uint64_t seed, uint64_t perCluster) {
   std::string yaml = reference::randomClusterYaml(seed, cfg.cluster);
   auto t0 = Clock::now();
   LoadedCluster c;
-  bool loaded = c.load(yaml);
+  runtime::ClusterOptions options;
+  options.compile.datapath = cfg.mode;
+  bool loaded = c.load(yaml, options);
   out.buildSeconds = since(t0);
   if (!loaded) {
     out.buildFailures = 1;
@@ -180,8 +197,9 @@ Tally runCluster(const Config& cfg, uint64_t seed, uint64_t perCluster) {
         explain(t) + "  reference: " + reference::verdictName(want.verdict) + ": " + want.reason + "\n" +
         hookDisagrees +
         "  cluster:   " + path + "\n" + "  rerun:     SLUICE_DIFF_SEED=" + std::to_string(seed) +
-        " " + (std::string(cfg.name) == "Differential" ? "SLUICE_DIFF_CASES" : "SLUICE_DIFF_CILIUM_CASES") +
-        "=1 SLUICE_DIFF_JOBS=1 <datapath_test> --gtest_filter=" + cfg.name + ".*" +
+        " " + cfg.casesVar +
+        "=1 SLUICE_DIFF_JOBS=1 <datapath_test> --gtest_filter=" + cfg.name + ".*/" +
+        codegen::datapathModeName(cfg.mode) +
         (first ? "\n  cluster YAML:\n" + yaml : ""));
   }
   out.traceSeconds = since(t0);
@@ -190,8 +208,8 @@ Tally runCluster(const Config& cfg, uint64_t seed, uint64_t perCluster) {
 
 // Traces random flows over random clusters until `casesVar` (default
 // `defaultCases`) flows are traced, and fails on any disagreement.
-void runDifferential(const Config& cfg, const char* casesVar, uint64_t defaultCases) {
-  const uint64_t cases = envNumber(casesVar, defaultCases);
+void runDifferential(const Config& cfg, uint64_t defaultCases) {
+  const uint64_t cases = envNumber(cfg.casesVar, defaultCases);
   const uint64_t firstSeed = envNumber("SLUICE_DIFF_SEED", 1);
   const uint64_t perCluster = std::max<uint64_t>(1, envNumber("SLUICE_DIFF_FLOWS_PER_CLUSTER", cfg.flowsPerCluster));
   const uint64_t jobs =
@@ -231,10 +249,10 @@ void runDifferential(const Config& cfg, const char* casesVar, uint64_t defaultCa
       if (reported++ < kMaxReported) ADD_FAILURE() << r;
   }
   std::printf(
-      "%s: %llu clusters (seeds %llu..%llu), %llu flows traced (%llu allowed, %llu denied; %llu from a "
+      "%s (%s): %llu clusters (seeds %llu..%llu), %llu flows traced (%llu allowed, %llu denied; %llu from a "
       "hostNetwork pod, %llu from a bare address; %llu bare-address sources skipped), %llu mismatches, %.1f s "
       "with %llu jobs (CPU time: build %.1f s of which LLVM %.1f s, trace %.1f s)\n",
-      cfg.name, (unsigned long long)total.clusters, (unsigned long long)firstSeed,
+      cfg.name, codegen::datapathModeName(cfg.mode), (unsigned long long)total.clusters, (unsigned long long)firstSeed,
       (unsigned long long)(nextSeed - 1), (unsigned long long)total.traced, (unsigned long long)total.allowed,
       (unsigned long long)total.denied, (unsigned long long)total.viaHostNetwork,
       (unsigned long long)total.fromAddress, (unsigned long long)total.skipped,
@@ -248,18 +266,34 @@ void runDifferential(const Config& cfg, const char* casesVar, uint64_t defaultCa
   EXPECT_GT(total.denied, total.traced / 10);
 }
 
-TEST(Differential, KernelAgreesWithReference) {
+class Differential : public ::testing::TestWithParam<codegen::DatapathMode> {};
+class DifferentialCilium : public ::testing::TestWithParam<codegen::DatapathMode> {};
+const auto kBothModes = ::testing::Values(codegen::DatapathMode::Specialized, codegen::DatapathMode::Generic);
+std::string modeName(const ::testing::TestParamInfo<codegen::DatapathMode>& info) {
+  return codegen::datapathModeName(info.param);
+}
+INSTANTIATE_TEST_SUITE_P(, Differential, kBothModes, modeName);
+INSTANTIATE_TEST_SUITE_P(, DifferentialCilium, kBothModes, modeName);
+
+TEST_P(Differential, KernelAgreesWithReference) {
   SLUICE_REQUIRE_ROOT();
-  runDifferential(Config{"Differential", "/tmp/sluice-diff-", {}, {}, false}, "SLUICE_DIFF_CASES", 12000);
+  Config cfg{"Differential", "/tmp/sluice-diff-", {}, {}, false};
+  cfg.mode = GetParam();
+  bool generic = cfg.mode == codegen::DatapathMode::Generic;
+  cfg.casesVar = generic ? "SLUICE_DIFF_GENERIC_CASES" : "SLUICE_DIFF_CASES";
+  runDifferential(cfg, generic ? 4000 : 12000);  // generic: fewer, see the top of this file
 }
 
-TEST(DifferentialCilium, KernelAgreesWithReference) {
+TEST_P(DifferentialCilium, KernelAgreesWithReference) {
   SLUICE_REQUIRE_ROOT();
   // Building a cluster (LLVM) costs seconds and a flow microseconds: many
   // flows per cluster keep the default run short.
-  runDifferential(Config{"DifferentialCilium", "/tmp/sluice-diff-cilium-", reference::ciliumRandomOptions(),
-                         reference::ciliumFlowOptions(), true, 150},
-                  "SLUICE_DIFF_CILIUM_CASES", 1500);
+  Config cfg{"DifferentialCilium", "/tmp/sluice-diff-cilium-", reference::ciliumRandomOptions(),
+             reference::ciliumFlowOptions(), true, 150};
+  cfg.mode = GetParam();
+  cfg.casesVar = cfg.mode == codegen::DatapathMode::Generic ? "SLUICE_DIFF_CILIUM_GENERIC_CASES"
+                                                             : "SLUICE_DIFF_CILIUM_CASES";
+  runDifferential(cfg, 1500);
 }
 
 }  // namespace
