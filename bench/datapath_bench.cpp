@@ -16,6 +16,11 @@
 // Every figure of a run comes from the same process, one after the other, and
 // the ratios are taken within a run before the median (PERFORMANCE.md:
 // absolute numbers drift, ratios measured in one run compare).
+//
+// `--datapath specialized,generic` measures each size in both codegen modes
+// (generic: the same IR as table lookups, docs/datapath.md) in the same
+// process, their runs interleaved, and adds a table comparing them (issue 7's goal:
+// a specialized new-flow verdict at least 2× faster than generic).
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <fmt/format.h>
@@ -32,6 +37,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -55,6 +61,7 @@ struct Options {
   double compileTimeoutS = 120;
   double budgetS = 60;  // repeat a compile or a load for the median while their total stays under this
   std::string jsonPath;  // --json: also write the figures there
+  std::vector<codegen::DatapathMode> modes{codegen::DatapathMode::Specialized};
 };
 
 const char* const kNamespaces[] = {"x", "y", "z"};
@@ -162,7 +169,8 @@ struct CompileOutcome {
   std::vector<double> ms;          // compileNode wall time, each compile
 };
 
-CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram& node, const Options& opt) {
+CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram& node, const Options& opt,
+                              codegen::DatapathMode mode) {
   CompileOutcome out;
   int p[2];
   if (::pipe(p) != 0) {
@@ -182,7 +190,9 @@ CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram&
     for (int k = 0; k < opt.runs; ++k) {
       Diagnostics diags;
       auto t0 = Clock::now();
-      codegen::CompiledNode c = codegen::compileNode(program, node, {}, diags);
+      codegen::CompileOptions copts;
+      copts.datapath = mode;
+      codegen::CompiledNode c = codegen::compileNode(program, node, copts, diags);
       double ms = msSince(t0);
       if (c.object.empty()) {
         std::string e = diags.render(false);
@@ -223,6 +233,7 @@ CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram&
   int status = 0;
   ::waitpid(pid, &status, 0);
   out.compiled.node = node.node;
+  out.compiled.datapath = mode;  // the object carries its tables (generic mode): the loader reads them there
   for (auto& [name, size] : codegen::programSizes(out.compiled.object)) {
     codegen::ProgramInfo& info = out.compiled.programs.emplace_back();
     std::tie(info.name, info.instructions) = std::tie(name, size);
@@ -234,6 +245,7 @@ CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram&
 
 struct SizeResult {
   int rules = 0;
+  codegen::DatapathMode mode = codegen::DatapathMode::Specialized;
   bool compileTimedOut = false;
   std::vector<double> compileMs, loadMs;
   size_t insTo = 0, insFrom = 0;
@@ -249,10 +261,30 @@ runtime::PacketSpec spec(const std::string& from, uint16_t sport, uint16_t dport
 
 std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
 
-// Compiles, loads and measures one size. Returns false only when nothing
-// could be measured (the reason is in `notes`).
-bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& pinRoot, SizeResult& res) {
+// One size in one codegen mode, compiled, loaded and probed, then measured
+// run by run: with several modes, their runs interleave, so that whatever
+// else the machine does meanwhile weighs on every mode alike.
+struct Measurement {
+  SizeResult res;
+  runtime::LoadedNode node;
+  int fd = -1, ctFd = -1, app = 0;
+  uint16_t port = 0;
+  std::vector<uint8_t> synEst, ackEst, denied, emptyPkt;
+  bool ready = false;  // prepared; measureRun may run
+  Measurement() = default;
+  Measurement(const Measurement&) = delete;
+  ~Measurement() { node.unpinMaps(); }
+};
+
+// Compiles, loads and checks the probes of one size. Returns false when
+// nothing can be measured (the reason is in `res.notes`).
+bool prepareSize(int rules, codegen::DatapathMode mode, const Options& opt, const std::string& pinRoot,
+                 Measurement& out) {
+  SizeResult& res = out.res;
+  runtime::LoadedNode& node = out.node;
   res.rules = rules;
+  res.mode = mode;
+  const char* modeName = codegen::datapathModeName(mode);
   Diagnostics diags;
   ir::Program program = lowerCluster(rules, diags);
   if (diags.hasErrors()) {
@@ -270,8 +302,8 @@ bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& 
   const std::string toPod = codegen::programName(*np, *ep, ir::Direction::Ingress);
   const std::string fromPod = codegen::programName(*np, *ep, ir::Direction::Egress);
 
-  std::fprintf(stderr, "rules=%d: compiling node n1 (%zu endpoints)...\n", rules, np->endpoints.size());
-  CompileOutcome c = compileInChild(program, *np, opt);
+  std::fprintf(stderr, "rules=%d %s: compiling node n1 (%zu endpoints)...\n", rules, modeName, np->endpoints.size());
+  CompileOutcome c = compileInChild(program, *np, opt, mode);
   res.compileMs = c.ms;
   if (c.timedOut) {
     res.compileTimedOut = true;
@@ -291,12 +323,10 @@ bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& 
                res.compileMs.size());
 
   // The node measured on; then more loads of the same object, for the median.
-  runtime::LoadedNode node;
   std::string error;
   auto t0 = Clock::now();
-  bool loaded = node.load(c.compiled, *np, fmt::format("{}/r{}", pinRoot, rules), error);
+  bool loaded = node.load(c.compiled, *np, fmt::format("{}/r{}-{}", pinRoot, rules, modeName), error);
   res.loadMs.push_back(msSince(t0));
-  struct Unpin { runtime::LoadedNode& n; ~Unpin() { n.unpinMaps(); } } unpin{node};  // NOLINT
   if (!loaded) {
     std::string line;
     size_t cut = error.size() > 1500 ? error.size() - 1500 : 0;
@@ -316,7 +346,7 @@ bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& 
     runtime::LoadedNode again;
     std::string e;
     t0 = Clock::now();
-    bool ok = again.load(c.compiled, *np, fmt::format("{}/r{}-{}", pinRoot, rules, res.loadMs.size()), e);
+    bool ok = again.load(c.compiled, *np, fmt::format("{}/r{}-{}-{}", pinRoot, rules, modeName, res.loadMs.size()), e);
     double ms = msSince(t0);
     again.unpinMaps();
     if (!ok) break;
@@ -353,10 +383,25 @@ bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& 
     return false;
   }
 
-  const auto synEst = runtime::buildPacket(spec(podIp(0, app, 1), 1000, port));
-  const auto ackEst = runtime::buildPacket(spec(podIp(0, app, 1), 1000, port, false));
-  const auto denied = runtime::buildPacket(spec(deniedSrc, 1001, port));
-  const auto emptyPkt = runtime::buildPacket(spec(podIp(0, app, 0), 1002, port));
+  out.fd = fd;
+  out.ctFd = ctFd;
+  out.app = app;
+  out.port = port;
+  out.synEst = runtime::buildPacket(spec(podIp(0, app, 1), 1000, port));
+  out.ackEst = runtime::buildPacket(spec(podIp(0, app, 1), 1000, port, false));
+  out.denied = runtime::buildPacket(spec(deniedSrc, 1001, port));
+  out.emptyPkt = runtime::buildPacket(spec(podIp(0, app, 0), 1002, port));
+  out.ready = true;
+  return true;
+}
+
+// One run of a prepared size: appends one sample to each figure. Returns
+// false (the reason in `res.notes`, the size no longer ready) when a run did
+// not report what it should.
+bool measureRun(Measurement& m, const Options& opt, int emptyFd, int run) {
+  SizeResult& res = m.res;
+  const int fd = m.fd, app = m.app;
+  const uint16_t port = m.port;
   std::string bad;  // the first run that did not report what it should
   // One test run (`repeat` runs); `want` is the outcome it must report (0 for the empty program).
   auto probe = [&](int prog, const std::vector<uint8_t>& packet, uint32_t repeat, uint32_t want, const char* what) {
@@ -374,36 +419,61 @@ bool measureSize(int rules, const Options& opt, int emptyFd, const std::string& 
     for (uint32_t i = 0; i < opt.newFlows && bad.empty(); ++i) sum += probe(prog, packet(i), 1, want, what);
     return sum / opt.newFlows;
   };
-  for (int run = 0; run < opt.runs && bad.empty(); ++run) {
-    std::fprintf(stderr, "rules=%d: run %d/%d\n", rules, run + 1, opt.runs);
-    clearCt(ctFd);
-    double e = probe(emptyFd, emptyPkt, opt.repeat, 0, "empty program");
-    // Established: the SYN tracks the flow, then the same tuple again and again.
-    probe(fd, synEst, 1, SLUICE_OUT_NEW_ALLOWED, "established flow's SYN");
-    double est = probe(fd, ackEst, opt.repeat, SLUICE_OUT_ESTABLISHED, "established flow");
-    // New denied: never tracked, so every repeat is a new flow.
-    double den = probe(fd, denied, opt.repeat, SLUICE_OUT_NEW_DENIED, "new denied flow");
-    double e1 = single(emptyFd, [&](uint32_t) { return emptyPkt; }, 0, "empty program");
-    double al = single(fd, [&](uint32_t i) {
-      return runtime::buildPacket(spec(podIp(0, app, int(i % kReplicas)), uint16_t(1024 + i / kReplicas), port));
-    }, SLUICE_OUT_NEW_ALLOWED, "new allowed flow");
-    double den1 = single(fd, [&](uint32_t) { return denied; }, SLUICE_OUT_NEW_DENIED, "new denied flow");
-    if (!bad.empty()) break;
-    for (auto [v, x] : {std::pair{&res.empty, e}, {&res.est, est}, {&res.den, den}, {&res.empty1, e1},
-                        {&res.denied1, den1}, {&res.allowed1, al}, {&res.rEst, est / std::max(1.0, e)},
-                        {&res.rDen, den / std::max(1.0, e)}, {&res.rAllowed, al / std::max(1e-9, e1)}})
-      v->push_back(x);
-  }
-  clearCt(ctFd);
+  std::fprintf(stderr, "rules=%d %s: run %d/%d\n", res.rules, codegen::datapathModeName(res.mode), run + 1, opt.runs);
+  clearCt(m.ctFd);
+  double e = probe(emptyFd, m.emptyPkt, opt.repeat, 0, "empty program");
+  // Established: the SYN tracks the flow, then the same tuple again and again.
+  probe(fd, m.synEst, 1, SLUICE_OUT_NEW_ALLOWED, "established flow's SYN");
+  double est = probe(fd, m.ackEst, opt.repeat, SLUICE_OUT_ESTABLISHED, "established flow");
+  // New denied: never tracked, so every repeat is a new flow.
+  double den = probe(fd, m.denied, opt.repeat, SLUICE_OUT_NEW_DENIED, "new denied flow");
+  double e1 = single(emptyFd, [&](uint32_t) { return m.emptyPkt; }, 0, "empty program");
+  double al = single(fd, [&](uint32_t i) {
+    return runtime::buildPacket(spec(podIp(0, app, int(i % kReplicas)), uint16_t(1024 + i / kReplicas), port));
+  }, SLUICE_OUT_NEW_ALLOWED, "new allowed flow");
+  double den1 = single(fd, [&](uint32_t) { return m.denied; }, SLUICE_OUT_NEW_DENIED, "new denied flow");
+  clearCt(m.ctFd);
   if (!bad.empty()) {
     res.notes.push_back(bad);
+    m.ready = false;
     return false;
   }
+  for (auto [v, x] : {std::pair{&res.empty, e}, {&res.est, est}, {&res.den, den}, {&res.empty1, e1},
+                      {&res.denied1, den1}, {&res.allowed1, al}, {&res.rEst, est / std::max(1.0, e)},
+                      {&res.rDen, den / std::max(1.0, e)}, {&res.rAllowed, al / std::max(1e-9, e1)}})
+    v->push_back(x);
   res.measured = true;
   return true;
 }
 
 // ---- output ----------------------------------------------------------------------
+
+// Specialized against generic, per size measured in both: the new-flow verdict
+// (repeat=1 allowed, repeat=N denied), absolute and as each mode's own ratio to
+// the empty program of its runs, and generic ÷ specialized of those ratios.
+void printModeComparison(const std::vector<SizeResult>& results) {
+  std::string rows;
+  for (const SizeResult& s : results) {
+    if (s.mode != codegen::DatapathMode::Specialized || !s.measured) continue;
+    for (const SizeResult& g : results) {
+      if (g.mode != codegen::DatapathMode::Generic || g.rules != s.rules || !g.measured) continue;
+      rows += fmt::format("| {} | {:.1f} / {:.1f} | {:.2f}× | {:.0f} / {:.0f} | {:.2f}× | {:.0f} / {:.0f} |\n",
+                          s.rules, median(s.allowed1), median(g.allowed1), median(g.rAllowed) / median(s.rAllowed),
+                          median(s.den), median(g.den), median(g.rDen) / median(s.rDen), median(s.est),
+                          median(g.est));
+    }
+  }
+  if (rows.empty()) return;
+  std::printf(
+      "\n### Specialized vs generic (same process, runs interleaved)\n\n"
+      "| rules | new allowed ns, repeat=1: specialized / generic | generic ÷ specialized (× empty) | new denied ns: "
+      "specialized / generic | generic ÷ specialized (× empty) | established ns: specialized / generic |\n"
+      "|---:|---:|---:|---:|---:|---:|\n%s"
+      "\n- generic ÷ specialized divides the medians of each mode's ratio to the empty program measured in "
+      "its own runs (the runs of the two modes alternate). The established path is the same code in both "
+      "modes.\n",
+      rows.c_str());
+}
 
 // "1234", or "1234 (n=2)" when fewer samples than runs were taken.
 std::string withCount(const std::vector<double>& v, int runs) {
@@ -418,10 +488,10 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
   std::printf("Kernel %s, %ld CPUs; BPF_PROG_TEST_RUN repeat %u; new allowed flows: %u distinct packets per run.\n\n",
               u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.repeat, opt.newFlows);
   std::printf(
-      "| rules | compile ms (node) | BPF insns to-pod / from-pod | verifier-processed to-pod / from-pod | load ms "
+      "| rules | datapath | compile ms (node) | BPF insns to-pod / from-pod | verifier-processed to-pod / from-pod | load ms "
       "(node) | empty ns | established ns (× empty) | new denied ns (× empty) | repeat=1: empty / new denied ns | "
       "new allowed ns, repeat=1 (× empty repeat=1) |\n");
-  std::printf("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   const std::string none = "—";
   for (const SizeResult& r : results) {
     std::string compile = r.compileTimedOut ? fmt::format("> {:.0f} s (stopped)", opt.compileTimeoutS)
@@ -439,7 +509,8 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
       e1 = fmt::format("{:.1f} / {:.1f}", median(r.empty1), median(r.denied1));
       al = fmt::format("{:.1f} ({:.2f}×)", median(r.allowed1), median(r.rAllowed));
     }
-    std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.rules, compile.c_str(), ins.c_str(),
+    std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.rules,
+                codegen::datapathModeName(r.mode), compile.c_str(), ins.c_str(),
                 ver.c_str(), load.c_str(), e.c_str(), est.c_str(), den.c_str(), e1.c_str(), al.c_str());
   }
   std::printf(
@@ -460,14 +531,16 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
       "repeats stop after %.0f s in total.\n",
       kEndpoints, opt.budgetS);
   for (const SizeResult& r : results)
-    for (const auto& n : r.notes) std::printf("- rules=%d: %s\n", r.rules, n.c_str());
+    for (const auto& n : r.notes)
+      std::printf("- rules=%d %s: %s\n", r.rules, codegen::datapathModeName(r.mode), n.c_str());
+  printModeComparison(results);
 }
 
 // The same figures for tools/bench-report: medians, ns and ratios as in the table.
 nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt) {
   nlohmann::json sizes = nlohmann::json::array();
   for (const SizeResult& r : results) {
-    nlohmann::json j = {{"rules", r.rules}, {"measured", r.measured}, {"compile_timed_out", r.compileTimedOut},
+    nlohmann::json j = {{"rules", r.rules}, {"datapath", codegen::datapathModeName(r.mode)}, {"measured", r.measured}, {"compile_timed_out", r.compileTimedOut},
                         {"endpoints", kEndpoints}, {"notes", r.notes}};
     if (!r.compileMs.empty()) j["compile_ms"] = median(r.compileMs);
     if (r.verTo) {
@@ -489,8 +562,10 @@ nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
-    "Usage: sluice_bench [--rules LIST] [--runs N] [--repeat N] [--new-flows N] [--compile-timeout SEC]\n"
-    "                    [--json FILE]\n"
+    "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--repeat N] [--new-flows N]
+"
+    "                    [--compile-timeout SEC] [--json FILE]
+"
     "\n"
     "Measures x/target's to-pod program for endpoint policies of each size (root needed):\n"
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
@@ -499,6 +574,8 @@ const char* kUsage =
     "Markdown table (medians) on stdout, progress on stderr.\n"
     "\n"
     "  --rules LIST          ingress rule counts, comma-separated (default 10,100,1000,10000; at most 55000)\n"
+    "  --datapath LIST       codegen modes, comma-separated: specialized, generic (default specialized);\n"
+    "                        with both, each size is measured in each and a comparison table follows\n"
     "  --runs N              runs per size; figures are medians (default 7)\n"
     "  --repeat N            BPF_PROG_TEST_RUN repeat (default 1000000; the issue asks >= 100000)\n"
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
@@ -532,6 +609,15 @@ int run(int argc, char** argv) {
       for (std::string item; ok && std::getline(in, item, ',');)
         ok = parseNumber(item, opt.rules.emplace_back(), 1, 55000);
       ok = ok && !opt.rules.empty();
+    } else if (a == "--datapath") {
+      opt.modes.clear();
+      std::istringstream in(value);
+      for (std::string item; ok && std::getline(in, item, ',');) {
+        auto mode = codegen::datapathModeFromName(item);
+        ok = mode.has_value();
+        if (ok) opt.modes.push_back(*mode);
+      }
+      ok = ok && !opt.modes.empty();
     } else if (a == "--runs") {
       ok = parseNumber(value, opt.runs, 1, 1000);
     } else if (a == "--repeat") {
@@ -578,10 +664,21 @@ int run(int argc, char** argv) {
   std::vector<SizeResult> results;
   bool any = false;
   for (int rules : opt.rules) {
-    SizeResult r;
-    any |= measureSize(rules, opt, emptyFd, pinRoot, r);
-    for (const auto& n : r.notes) std::fprintf(stderr, "rules=%d: %s\n", rules, n.c_str());
-    results.push_back(std::move(r));
+    // Every mode compiled and loaded first, then their runs interleaved.
+    std::vector<std::unique_ptr<Measurement>> size;
+    for (codegen::DatapathMode mode : opt.modes) {
+      size.push_back(std::make_unique<Measurement>());
+      prepareSize(rules, mode, opt, pinRoot, *size.back());
+    }
+    for (int run = 0; run < opt.runs; ++run)
+      for (auto& m : size)
+        if (m->ready) measureRun(*m, opt, emptyFd, run);
+    for (auto& m : size) {
+      any |= m->res.measured;
+      for (const auto& n : m->res.notes)
+        std::fprintf(stderr, "rules=%d %s: %s\n", rules, codegen::datapathModeName(m->res.mode), n.c_str());
+      results.push_back(std::move(m->res));
+    }
   }
   std::error_code ec;
   std::filesystem::remove_all(pinRoot, ec);
