@@ -540,7 +540,10 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
 nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt) {
   nlohmann::json sizes = nlohmann::json::array();
   for (const SizeResult& r : results) {
-    nlohmann::json j = {{"rules", r.rules}, {"datapath", codegen::datapathModeName(r.mode)}, {"measured", r.measured}, {"compile_timed_out", r.compileTimedOut},
+    nlohmann::json j = {{"rules", r.rules},
+                        {"datapath", codegen::datapathModeName(r.mode)},
+                        {"measured", r.measured},
+                        {"compile_timed_out", r.compileTimedOut},
                         {"endpoints", kEndpoints}, {"notes", r.notes}};
     if (!r.compileMs.empty()) j["compile_ms"] = median(r.compileMs);
     if (r.verTo) {
@@ -562,10 +565,8 @@ nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
-    "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--repeat N] [--new-flows N]
-"
-    "                    [--compile-timeout SEC] [--json FILE]
-"
+    "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--repeat N] [--new-flows N]\n"
+    "                    [--compile-timeout SEC] [--json FILE]\n"
     "\n"
     "Measures x/target's to-pod program for endpoint policies of each size (root needed):\n"
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
