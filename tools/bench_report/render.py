@@ -509,6 +509,8 @@ def write_report(out, meta, records):
         + ("**other jobs were running on this machine**, so absolute times are noisy (and slower than on an idle "
            "machine); ratios taken within one run (× empty, × floor) are the figures to compare."
            if max(la0[0], la1[0]) > 0.5 * (m["cpus"] or 1) else "the machine was mostly idle.") + "\n",
+        *[f"Bench **{r['bench']}** re-run later, its figures replacing that run's: `{r['command']}`, {r['started']}, "
+          f"commit `{r['commit'][:12]}` ({r['commit_subject']}).\n" for r in meta.get("reruns", [])],
         "Each bench's own output (Markdown tables with its method notes), its JSON and its progress log are in "
         "[data/](data/). Re-run with the command above; `tools/bench-report --help` lists the sizes.\n",
         "| bench | command | took | status |\n|---|---|---:|---|\n" + "".join(
