@@ -61,6 +61,7 @@ struct Options {
   double compileTimeoutS = 120;
   double budgetS = 60;  // repeat a compile or a load for the median while their total stays under this
   std::string jsonPath;  // --json: also write the figures there
+  int otherPods = 0;     // --other-pods: pods on a second node, for the cluster-size axis
   std::vector<codegen::DatapathMode> modes{codegen::DatapathMode::Specialized};
 };
 
@@ -79,23 +80,33 @@ std::string podIp(int ns, int app, int replica) { return fmt::format("10.244.1.{
 int middleRule(int rules) { return rules / 2 - (rules / 2) % 3; }
 int middleApp(int rules) { return (middleRule(rules) / 3) % 4; }
 
-std::string clusterYaml(int rules) {
+// `otherPods` more pods on node n2 (10.128.0.0/9), in the same namespaces
+// and with the same apps: n1's programs are the same code, only the IP cache
+// (one entry per pod) grows with the cluster.
+std::string clusterYaml(int rules, int otherPods) {
   std::string y =
       "apiVersion: v1\nkind: Node\nmetadata: {name: n1}\nspec: {podCIDR: 10.244.1.0/24}\n"
       "status: {addresses: [{type: InternalIP, address: 192.168.1.1}]}\n";
+  if (otherPods > 0)
+    y += "---\napiVersion: v1\nkind: Node\nmetadata: {name: n2}\nspec: {podCIDR: 10.128.0.0/9}\n"
+         "status: {addresses: [{type: InternalIP, address: 192.168.1.2}]}\n";
   for (int n = 0; n < 3; ++n)
     y += fmt::format("---\napiVersion: v1\nkind: Namespace\nmetadata: {{name: {}, labels: {{team: {}}}}}\n",
                      kNamespaces[n], kTeams[n]);
-  auto pod = [&](const std::string& ns, const std::string& name, const std::string& app, const std::string& ip) {
+  auto pod = [&](const std::string& ns, const std::string& name, const std::string& app, const std::string& ip,
+                 const char* node = "n1") {
     y += fmt::format(
         "---\napiVersion: v1\nkind: Pod\nmetadata: {{name: {}, namespace: {}, labels: {{app: {}}}}}\n"
-        "spec: {{nodeName: n1, containers: [{{name: main}}]}}\nstatus: {{phase: Running, podIP: {}}}\n",
-        name, ns, app, ip);
+        "spec: {{nodeName: {}, containers: [{{name: main}}]}}\nstatus: {{phase: Running, podIP: {}}}\n",
+        name, ns, app, node, ip);
   };
   pod("x", "target", "target", kTargetIp);
   for (int n = 0; n < 3; ++n)
     for (int a = 0; a < 4; ++a)
       for (int r = 0; r < kReplicas; ++r) pod(kNamespaces[n], fmt::format("{}-{}", kApps[a], r), kApps[a], podIp(n, a, r));
+  for (int k = 0; k < otherPods; ++k)
+    pod(kNamespaces[k % 3], fmt::format("far-{}", k), kApps[(k / 3) % 4],
+        fmt::format("10.{}.{}.{}", 128 + k / 65536, (k / 256) % 256, k % 256), "n2");
   y += "---\napiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: bench, namespace: x}\n"
        "spec:\n  podSelector: {matchLabels: {app: target}}\n  policyTypes: [Ingress]\n  ingress:\n";
   for (int i = 0; i < rules; ++i) {
@@ -111,9 +122,9 @@ std::string clusterYaml(int rules) {
 
 // The generated cluster, loaded like a user's manifests (loadManifestText,
 // checkDuplicates, finalize) and lowered.
-ir::Program lowerCluster(int rules, Diagnostics& diags) {
+ir::Program lowerCluster(int rules, int otherPods, Diagnostics& diags) {
   ClusterState state;
-  loadManifestText(fmt::format("bench-{}.yaml", rules), clusterYaml(rules), state, diags);
+  loadManifestText(fmt::format("bench-{}.yaml", rules), clusterYaml(rules, otherPods), state, diags);
   checkDuplicates(state, diags);
   state.finalize();
   return diags.hasErrors() ? ir::Program{} : ir::lower(state, diags);
@@ -286,7 +297,7 @@ bool prepareSize(int rules, codegen::DatapathMode mode, const Options& opt, cons
   res.mode = mode;
   const char* modeName = codegen::datapathModeName(mode);
   Diagnostics diags;
-  ir::Program program = lowerCluster(rules, diags);
+  ir::Program program = lowerCluster(rules, opt.otherPods, diags);
   if (diags.hasErrors()) {
     res.notes.push_back("the generated cluster did not load: " + firstLine(diags.render(false)));
     std::fprintf(stderr, "%s\n", diags.render(false).c_str());
@@ -485,8 +496,9 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
   ::uname(&u);
   std::printf("## sluice_bench: x/target's to-pod program (its ingress policy), medians of %d runs\n\n", opt.runs);
   std::printf("Command: `%s`  \n", command.c_str());
-  std::printf("Kernel %s, %ld CPUs; BPF_PROG_TEST_RUN repeat %u; new allowed flows: %u distinct packets per run.\n\n",
-              u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.repeat, opt.newFlows);
+  std::printf("Kernel %s, %ld CPUs; BPF_PROG_TEST_RUN repeat %u; new allowed flows: %u distinct packets per run; "
+              "cluster: %zu pods on n1, %d on n2.\n\n",
+              u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.repeat, opt.newFlows, kEndpoints, opt.otherPods);
   std::printf(
       "| rules | datapath | compile ms (node) | BPF insns to-pod / from-pod | verifier-processed to-pod / from-pod | load ms "
       "(node) | empty ns | established ns (× empty) | new denied ns (× empty) | repeat=1: empty / new denied ns | "
@@ -559,14 +571,15 @@ nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt
     }
     sizes.push_back(j);
   }
-  return {{"runs", opt.runs}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows}, {"sizes", sizes}};
+  return {{"runs", opt.runs}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows},
+          {"pods", kEndpoints + size_t(opt.otherPods)}, {"sizes", sizes}};
 }
 
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
     "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--repeat N] [--new-flows N]\n"
-    "                    [--compile-timeout SEC] [--json FILE]\n"
+    "                    [--compile-timeout SEC] [--other-pods N] [--json FILE]\n"
     "\n"
     "Measures x/target's to-pod program for endpoint policies of each size (root needed):\n"
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
@@ -581,6 +594,8 @@ const char* kUsage =
     "  --repeat N            BPF_PROG_TEST_RUN repeat (default 1000000; the issue asks >= 100000)\n"
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
     "  --compile-timeout SEC stop a size whose compile takes longer, report it, go on (default 120; 0: never)\n"
+    "  --other-pods N        N more pods on a second node (default 0): the cluster-size axis; n1's code is\n"
+    "                        the same, its IP cache holds every pod (at most 400000)\n"
     "  --json FILE           also write the figures as JSON (for tools/bench-report)\n"
     "  -h, --help            this text\n";
 
@@ -625,6 +640,8 @@ int run(int argc, char** argv) {
       ok = parseNumber(value, opt.repeat, 1u, 100000000u);
     } else if (a == "--new-flows") {
       ok = parseNumber(value, opt.newFlows, 1u, 190000u);
+    } else if (a == "--other-pods") {
+      ok = parseNumber(value, opt.otherPods, 0, 400000);
     } else if (a == "--json") {
       opt.jsonPath = value;
     } else if (a == "--compile-timeout") {
@@ -659,7 +676,7 @@ int run(int argc, char** argv) {
   const std::string pinRoot = fmt::format("/sys/fs/bpf/sluice-bench-{}", ::getpid());
   // Warm LLVM up once here, so a child's first compile is not also the backend's initialization.
   Diagnostics warmup;
-  ir::Program small = lowerCluster(1, warmup);
+  ir::Program small = lowerCluster(1, 0, warmup);
   if (const ir::NodeProgram* np = small.findNode("n1"); np && !warmup.hasErrors())
     codegen::compileNode(small, *np, {}, warmup);
   std::vector<SizeResult> results;
