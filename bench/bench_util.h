@@ -61,6 +61,33 @@ inline std::string shellQuote(const std::string& s) {
   return q + "'";
 }
 
+// The command line as typed, quoted for a shell (reports quote it back).
+inline std::string commandLine(int argc, char** argv) {
+  std::string command;
+  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + shellQuote(argv[i]);
+  return command;
+}
+
+// One option of the benches' "--name VALUE" / "--name=VALUE" command lines,
+// starting at argv[i] (i is left on its last word). Returns 0 for an option
+// with its value, 1 for -h/--help, 2 (after saying so) when the value is missing.
+inline int nextOption(int argc, char** argv, int& i, std::string& name, std::string& value, const char* program,
+                      const char* usage) {
+  name = argv[i];
+  value.clear();
+  if (name == "-h" || name == "--help") return 1;
+  if (size_t eq = name.find('='); name.rfind("--", 0) == 0 && eq != std::string::npos) {
+    value = name.substr(eq + 1);
+    name = name.substr(0, eq);
+  } else if (i + 1 < argc) {
+    value = argv[++i];
+  } else {
+    std::fprintf(stderr, "%s: %s needs a value\n\n%s", program, name.c_str(), usage);
+    return 2;
+  }
+  return 0;
+}
+
 template <typename T>
 bool parseNumber(const std::string& s, T& out, T min, T max) {
   T v{};

@@ -601,22 +601,12 @@ const char* kUsage =
 
 int run(int argc, char** argv) {
   Options opt;
-  std::string command;
-  for (int i = 0; i < argc; ++i) command += (i ? " " : "") + shellQuote(argv[i]);
+  const std::string command = commandLine(argc, argv);
   for (int i = 1; i < argc; ++i) {
-    std::string a = argv[i], value;
-    if (a == "-h" || a == "--help") {
-      std::fputs(kUsage, stdout);
-      return 0;
-    }
-    if (size_t eq = a.find('='); a.rfind("--", 0) == 0 && eq != std::string::npos) {
-      value = a.substr(eq + 1);
-      a = a.substr(0, eq);
-    } else if (i + 1 < argc) {
-      value = argv[++i];
-    } else {
-      std::fprintf(stderr, "sluice_bench: %s needs a value\n\n%s", a.c_str(), kUsage);
-      return 2;
+    std::string a, value;
+    if (int r = nextOption(argc, argv, i, a, value, "sluice_bench", kUsage); r != 0) {
+      if (r == 1) std::fputs(kUsage, stdout);
+      return r == 1 ? 0 : 2;
     }
     bool ok = true;
     if (a == "--rules") {
