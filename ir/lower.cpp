@@ -15,6 +15,27 @@ bool isEndpointPod(const Pod& pod) {
   return pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed;
 }
 
+void LowerContext::index() const {
+  if (indexed_) return;
+  for (const NetworkPolicy& np : state.networkPolicies) networkPoliciesByNs_[np.meta.namespace_].push_back(&np);
+  indexed_ = true;
+}
+
+const std::vector<const NetworkPolicy*>& LowerContext::networkPoliciesIn(const std::string& ns) const {
+  index();
+  static const std::vector<const NetworkPolicy*> kNone;
+  auto it = networkPoliciesByNs_.find(ns);
+  return it == networkPoliciesByNs_.end() ? kNone : it->second;
+}
+
+const std::vector<const CiliumPolicy*>& LowerContext::ciliumPoliciesFor(const std::string& ns) const {
+  auto [it, inserted] = ciliumPoliciesByNs_.try_emplace(ns);
+  if (inserted)
+    for (const CiliumPolicy& cp : state.ciliumPolicies)
+      if (cp.clusterwide || cp.meta.namespace_ == ns) it->second.push_back(&cp);
+  return it->second;
+}
+
 const IdentityInfo* LowerContext::identity(IdentityId id) const {
   auto it = std::lower_bound(identities.begin(), identities.end(), id,
                              [](const IdentityInfo& i, IdentityId v) { return i.id < v; });
@@ -44,13 +65,13 @@ bool peerCoversPod(const LowerContext& ctx, const Peer& peer, const PodInfo& pod
   return false;
 }
 
-std::map<uint16_t, std::vector<std::pair<std::string, IpAddr>>> podsWithNamedPort(const LowerContext& ctx,
-                                                                                    const Peer& peer,
-                                                                                    const std::string& name,
-                                                                                    Protocol proto) {
+const PodsByPortNumber& podsWithNamedPort(const LowerContext& ctx, const void* peerSource, const Peer& peer,
+                                          const std::string& name, Protocol proto) {
+  auto [memo, inserted] = ctx.namedPortPods.try_emplace({peerSource, name, proto});
+  if (!inserted) return memo->second;
   Peer sorted = peer;
   std::sort(sorted.identities.begin(), sorted.identities.end());
-  std::map<uint16_t, std::vector<std::pair<std::string, IpAddr>>> byPort;
+  PodsByPortNumber& byPort = memo->second;
   for (const auto& [key, info] : ctx.endpointPods) {
     if (!peerCoversPod(ctx, sorted, info)) continue;
     auto n = resolveNamedPort(*info.pod, name, proto);
@@ -145,23 +166,35 @@ void buildIdentities(LowerContext& ctx, Program& program) {
   }
 }
 
-std::vector<IpcacheEntry> buildIpcache(const LowerContext& ctx, const std::string& node) {
-  std::vector<IpcacheEntry> out;
-  for (const auto& [key, info] : ctx.endpointPods)
-    for (const auto& ip : info.pod->ips) out.push_back({Cidr::host(ip), info.identity, "pod " + key});
-  for (const Node& n : ctx.state.nodes) {
-    IdentityId id = n.meta.name == node ? reserved::kHost : reserved::kRemoteNode;
-    for (const auto& ip : n.ips) out.push_back({Cidr::host(ip), id, "node " + n.meta.name});
+// The IP -> identity table is the same on every node but for which node is
+// "host": built once, then each node's copy marks its own addresses.
+struct ClusterIpcache {
+  std::vector<IpcacheEntry> entries;                   // nodes as remote-node
+  std::map<std::string, std::vector<size_t>> ofNode;  // node name -> its entries
+
+  explicit ClusterIpcache(const LowerContext& ctx) {
+    for (const auto& [key, info] : ctx.endpointPods)
+      for (const auto& ip : info.pod->ips) entries.push_back({Cidr::host(ip), info.identity, "pod " + key});
+    for (const Node& n : ctx.state.nodes)
+      for (const auto& ip : n.ips) entries.push_back({Cidr::host(ip), reserved::kRemoteNode, "node " + n.meta.name});
+    std::sort(entries.begin(), entries.end(), [](const IpcacheEntry& a, const IpcacheEntry& b) {
+      return std::tie(a.prefix, a.owner) < std::tie(b.prefix, b.owner);
+    });
+    // A node IP that is also a pod IP was already reported by the frontend; keep the first.
+    entries.erase(std::unique(entries.begin(), entries.end(),
+                              [](const IpcacheEntry& a, const IpcacheEntry& b) { return a.prefix == b.prefix; }),
+                  entries.end());
+    for (size_t i = 0; i < entries.size(); ++i)
+      if (entries[i].owner.rfind("node ", 0) == 0) ofNode[entries[i].owner.substr(5)].push_back(i);
   }
-  std::sort(out.begin(), out.end(), [](const IpcacheEntry& a, const IpcacheEntry& b) {
-    return std::tie(a.prefix, a.owner) < std::tie(b.prefix, b.owner);
-  });
-  // A node IP that is also a pod IP was already reported by the frontend; keep the first.
-  out.erase(std::unique(out.begin(), out.end(),
-                        [](const IpcacheEntry& a, const IpcacheEntry& b) { return a.prefix == b.prefix; }),
-            out.end());
-  return out;
-}
+
+  std::vector<IpcacheEntry> forNode(const std::string& node) const {
+    std::vector<IpcacheEntry> out = entries;
+    if (auto it = ofNode.find(node); it != ofNode.end())
+      for (size_t i : it->second) out[i].identity = reserved::kHost;
+    return out;
+  }
+};
 
 void sortRules(DirectionPolicy& dp) {
   // Deny rules first (they win over any allow); otherwise the lowering order,
@@ -194,7 +227,7 @@ const NodeProgram* Program::findNode(const std::string& name) const {
 
 Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions& options) {
   Program program;
-  LowerContext ctx{state, diags, {}, {}, {}};
+  LowerContext ctx(state, diags);
   buildIdentities(ctx, program);
 
   // Nodes: every Node object, and every node a pod names even without one.
@@ -224,6 +257,7 @@ Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions&
     return program;
   }
 
+  const ClusterIpcache ipcache(ctx);
   for (const auto& [name, node] : nodes) {
     if (!options.onlyNode.empty() && name != options.onlyNode) continue;
     NodeProgram np;
@@ -251,7 +285,7 @@ Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions&
       sortRules(ep.egress);
       np.endpoints.push_back(std::move(ep));
     }
-    np.ipcache = buildIpcache(ctx, name);
+    np.ipcache = ipcache.forNode(name);
     np.services = lowerServices(ctx, name);
     program.nodes.push_back(std::move(np));
   }

@@ -235,7 +235,7 @@ struct CiliumBuilder {
                                    listName, index);
     const std::string& rulePath = cp.rules[specIndex].path;
     std::string path = fmt::format("{}.{}[{}]", rulePath.empty() ? "spec" : rulePath, listName, index);
-    Peer peer = resolvePeer(pr);
+    const Peer& peer = memoPeer(ctx, &pr, [&] { return resolvePeer(pr); });
     if (pr.toPorts.empty() && pr.icmps.empty()) {
       L4Match any;
       any.any = true;
@@ -272,9 +272,9 @@ struct CiliumBuilder {
       if (!l4.matchesNothing() || named.empty()) emit(name, p, ports.loc, pr, peer, l4, lowerL7(ports));
       for (const CiliumPortProtocol* pp : named)
         for (Protocol proto : pp->protocols)
-          for (auto& [number, pods] : podsWithNamedPort(ctx, peer, pp->port.name, proto)) {
+          for (const auto& [number, pods] : podsWithNamedPort(ctx, &pr, peer, pp->port.name, proto)) {
             Peer perPod;
-            perPod.pods = std::move(pods);
+            perPod.pods = pods;
             perPod.selectorText = peer.selectorText + " with port " + pp->port.name;
             L4Match one;
             one.ports.push_back(PortRange{toL4(proto), number, number, pp->port.name});
@@ -295,8 +295,8 @@ struct CiliumBuilder {
 void lowerCiliumPolicies(const LowerContext& ctx, const Pod& pod, Endpoint& ep) {
   const IdentityInfo* self = ctx.identity(ep.identity);
   if (!self) return;
-  for (const CiliumPolicy& cp : ctx.state.ciliumPolicies) {
-    if (!cp.clusterwide && cp.meta.namespace_ != pod.meta.namespace_) continue;
+  for (const CiliumPolicy* policy : ctx.ciliumPoliciesFor(pod.meta.namespace_)) {
+    const CiliumPolicy& cp = *policy;
     std::string policyName = cp.kindName() + " " + cp.meta.key();
     for (size_t s = 0; s < cp.rules.size(); ++s) {
       const CiliumRule& rule = cp.rules[s];

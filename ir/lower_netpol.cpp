@@ -81,17 +81,19 @@ struct RuleBuilder {
       Peer peer;
       std::string nameSuffix, pathSuffix;
       SourceLoc loc;
+      const void* source;  // the input it came from: the memo's key
     };
     std::vector<PeerSource> peers;
     if (rule.peers.empty()) {
       Peer any;
       any.any = true;
       any.selectorText = "every peer";
-      peers.push_back({std::move(any), "", "", rule.loc});
+      peers.push_back({std::move(any), "", "", rule.loc, &rule});
     }
     for (size_t j = 0; j < rule.peers.size(); ++j)
-      peers.push_back({resolvePeer(ctx, rule.peers[j], np.meta.namespace_), fmt::format(".{}{}", peersKey, j),
-                       fmt::format(".{}[{}]", peersKey, j), rule.peers[j].loc});
+      peers.push_back({memoPeer(ctx, &rule.peers[j], [&] { return resolvePeer(ctx, rule.peers[j], np.meta.namespace_); }),
+                       fmt::format(".{}{}", peersKey, j), fmt::format(".{}[{}]", peersKey, j), rule.peers[j].loc,
+                       &rule.peers[j]});
 
     // Ports: numeric (and absent) ports apply to every peer; named ports resolve
     // on the destination pod.
@@ -128,11 +130,11 @@ struct RuleBuilder {
       }
       // Egress named ports: group destination pods by the number the name resolves to.
       for (const NetworkPolicyPort* p : named) {
-        for (auto& [number, pods] : podsWithNamedPort(ctx, src.peer, p->port->name, p->protocol)) {
+        for (const auto& [number, pods] : podsWithNamedPort(ctx, src.source, src.peer, p->port->name, p->protocol)) {
           Rule r;
           r.name = fmt::format("{}{}.{}-{}", baseName(ruleIndex), src.nameSuffix, p->port->name, number);
           r.verdict = Verdict::Allow;
-          r.peer.pods = std::move(pods);
+          r.peer.pods = pods;
           r.peer.selectorText = src.peer.selectorText + " with port " + p->port->name;
           r.l4.ports.push_back(PortRange{toL4(p->protocol), number, number, p->port->name});
           r.origin = origin;
@@ -146,8 +148,9 @@ struct RuleBuilder {
 }  // namespace
 
 void lowerNetworkPolicies(const LowerContext& ctx, const Pod& pod, Endpoint& ep) {
-  for (const NetworkPolicy& np : ctx.state.networkPolicies) {
-    if (np.meta.namespace_ != pod.meta.namespace_ || !np.podSelector.matches(pod.meta.labels)) continue;
+  for (const NetworkPolicy* policy : ctx.networkPoliciesIn(pod.meta.namespace_)) {
+    const NetworkPolicy& np = *policy;
+    if (!np.podSelector.matches(pod.meta.labels)) continue;
     std::string name = "NetworkPolicy " + np.meta.key();
     if (np.ingressType) {
       ep.ingress.enforced = true;
