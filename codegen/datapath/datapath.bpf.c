@@ -35,6 +35,14 @@
 
 #include "sluice_abi.h"
 
+/* LLVM's BTF emitter (19) writes the structs that __sk_buff reaches only through
+ * pointers (bpf_sock, bpf_flow_keys) as forward declarations numbered in the
+ * order of their metadata's heap addresses, so one node's object differed from
+ * run to run (and with `sluice compile --jobs`). A full definition of each in
+ * .rodata (136 bytes) makes the BTF, and so the object, reproducible. */
+static const struct bpf_sock sluice_btf_anchor_sock __attribute__((used)) = {};
+static const struct bpf_flow_keys sluice_btf_anchor_flow_keys __attribute__((used)) = {};
+
 #define DP_FN __attribute__((always_inline))
 #define DP_SUBPROG static __attribute__((noinline, used))
 
