@@ -15,8 +15,8 @@
 // nodes, by compileNode itself keeping its LLVM IR: that IR, parsed again,
 // is timed through BpfTarget::optimize (O2) and, after optimization, through
 // BpfTarget::emitObject (the BPF backend); building the IR is the node's
-// compile time minus those two. Workers are processes, not threads: LLVM
-// contexts are per compile, but BpfTarget::emitObject serializes on a mutex.
+// compile time minus those two. Workers are processes, not threads (as
+// `sluice compile --jobs` uses), so that each worker's peak RSS is its own.
 // The floor ("empty"): a one-pod node without policy, compiled and loaded in
 // the same run, and an empty tc program loaded.
 #include <bpf/bpf.h>

@@ -267,18 +267,15 @@ def where_time_goes(records):
         + (f"- Two worker processes compile a cluster {speedup:.2f}× faster than one"
            + (f" (median over {len(ratios)} sizes, {ratios[0]:.2f}–{ratios[-1]:.2f}×)" if len(ratios) > 1 else "")
            + "; with other jobs on these 2 CPUs the second process often finds no free core (on an idle "
-           f"machine expect close to 2×). `sluice compile` itself compiles nodes one after another; `compileNode` is reentrant per "
-           f"call (its own LLVMContext and target), but `BpfTarget::emitObject` holds a process-wide mutex "
-           f"around emission (for LLVM's crash recovery), so threads would serialize there: processes, or a "
-           f"per-thread CrashRecoveryContext, are the cheap way to use both cores.\n" if speedup else "")
+           f"machine expect close to 2×). `sluice compile --jobs N` compiles nodes on N threads the same way "
+           f"(each node its own LLVMContext and target; the output is byte-identical for any N).\n" if speedup else "")
         + (f"- Parse and lower alone take {secs(s['parse_ms'] + s['lower_ms'])} s"
            + (" at this size" if measured else f" at {label(s)}")
            + f" ({num(s.get('manifest_bytes', 0) / 1e6, 1)} MB of YAML parsed at "
-           f"{s.get('manifest_bytes', 0) / 1e3 / max(s['parse_ms'], 1):.1f} MB/s). Lowering resolves each "
-           f"policy's peer selectors against every identity again for each endpoint the policy selects "
-           f"(`resolvePeer` in ir/lower_netpol.cpp, likewise for CNPs) and builds each node's IP cache from every "
-           f"pod: resolving each policy's peers once per policy, and building the cluster-wide part of the IP cache "
-           f"once, would make it about linear in pods + policies. Both are single-threaded.\n"
+           f"{s.get('manifest_bytes', 0) / 1e3 / max(s['parse_ms'], 1):.1f} MB/s, with yaml-cpp). Lowering resolves "
+           f"each policy's peers and named ports once and builds the cluster's IP cache once; what remains is "
+           f"building each node's copy of the IP cache and service tables (allocation-bound). Both stages are "
+           f"single-threaded: parsing the files on several threads is the next step.\n"
            if s["parse_ms"] + s["lower_ms"] > 0.2 * GOAL_SECONDS * 1000 else "")
         + "- Fixed cost per node: each node reads the datapath bitcode and runs O2 and the BPF backend over the "
           "whole datapath library again (the empty node's time), 100 times for 100 nodes. Optimizing the library "
