@@ -14,7 +14,6 @@
 #include <llvm/Target/TargetOptions.h>
 
 #include <cstdlib>
-#include <mutex>
 #include <string>
 #include <vector>
 #include <stdexcept>
@@ -104,9 +103,10 @@ bool BpfTarget::emitObject(llvm::Module& m, std::vector<char>& out, std::string&
     return false;
   }
   // The BPF backend reports some limits (e.g. a jump past 32K instructions with
-  // cpu v3) with report_fatal_error, which aborts: contain it.
-  static std::mutex crashMutex;
-  std::lock_guard<std::mutex> lock(crashMutex);
+  // cpu v3) with report_fatal_error, which aborts: contain it. Recovery is per
+  // thread (the abort's signal is taken on the thread that raised it, which
+  // unwinds to its own context), so nodes can be emitted on several threads
+  // at once (sluice compile --jobs).
   llvm::CrashRecoveryContext::Enable();
   llvm::CrashRecoveryContext crc;
   bool ok = crc.RunSafely([&] { pm.run(m); });
