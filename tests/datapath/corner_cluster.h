@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "tests/datapath/datapath_util.h"
+#include "tests/testing/datapath_modes.h"
 #include "tests/testing/manifests.h"
 
 namespace sluice::datapath_test {
@@ -39,28 +40,17 @@ inline std::string policy(const std::string& ns, const std::string& name, const 
          ", namespace: " + ns + "}\nspec:\n" + spec + "\n";
 }
 
-// The hand-written suites run in both datapath modes (codegen::DatapathMode):
-// generic mode must give the same verdicts and name the same deciding rules.
+// The hand-written suites run in both datapath modes (tests/testing/datapath_modes.h):
 // TEST_P(<suite>, ...) with `using <suite> = InBothDatapathModes;` and
 // SLUICE_IN_BOTH_DATAPATH_MODES(<suite>) once per file.
-class InBothDatapathModes : public ::testing::TestWithParam<codegen::DatapathMode> {
- protected:
-  runtime::ClusterOptions options() const {
-    runtime::ClusterOptions o;
-    o.compile.datapath = GetParam();
-    return o;
-  }
-};
-#define SLUICE_IN_BOTH_DATAPATH_MODES(suite)                                                                     \
-  INSTANTIATE_TEST_SUITE_P(, suite,                                                                              \
-                           ::testing::Values(codegen::DatapathMode::Specialized, codegen::DatapathMode::Generic), \
-                           [](const auto& info) { return std::string(codegen::datapathModeName(info.param)); })
+using testing::InBothDatapathModes;
 
 // In a TEST_P of an InBothDatapathModes suite: the cluster, compiled in its mode.
-#define LOAD_CLUSTER(c, yaml) \
-  SLUICE_REQUIRE_ROOT();      \
-  LoadedCluster c;            \
-  ASSERT_TRUE(c.load(yaml, options())) << c.diags.render()
+#define LOAD_CLUSTER(c, yaml)                              \
+  SLUICE_REQUIRE_ROOT();                                   \
+  LoadedCluster c;                                         \
+  ASSERT_TRUE(c.load(yaml, options())) << c.diags.render(); \
+  ASSERT_TRUE(testing::LoadedInMode(*c.kernel, GetParam()))
 
 // `from` and `to` are "ns/name" (a pod) or an address (FlowQuery::fromIp / toIp).
 inline runtime::FlowTrace traceFlow(LoadedCluster& c, const std::string& from, const std::string& to, uint16_t port,

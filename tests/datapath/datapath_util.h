@@ -15,11 +15,7 @@
 #include "codegen/codegen.h"
 #include "frontend/manifest_loader.h"
 #include "runtime/kernel_cluster.h"
-
-namespace sluice::codegen {
-// gtest prints a test's DatapathMode parameter by name.
-inline void PrintTo(DatapathMode mode, std::ostream* os) { *os << datapathModeName(mode); }
-}  // namespace sluice::codegen
+#include "tests/testing/datapath_modes.h"
 
 namespace sluice::datapath_test {
 
