@@ -14,6 +14,20 @@ void addInputOptions(CLI::App& cmd, InputOptions& opts) {
   cmd.add_flag("-v,--verbose", opts.verbose, "Print every note (by default only the first 10)");
 }
 
+void addDatapathOption(CLI::App& cmd, std::string& mode, const std::string& generic) {
+  cmd.add_option("--datapath", mode,
+                 "How programs decide new connections: specialized (default: code generated from each endpoint's "
+                 "policy) or generic (one table-driven decision function looking the policy up in LPM-trie maps "
+                 "that the compiler fills from the same IR and the object carries" +
+                     (generic.empty() ? "" : "; " + generic) +
+                     "). Same verdicts; generic is the baseline the specialized code is measured against")
+      ->check(CLI::IsMember({"specialized", "generic"}));
+}
+
+codegen::DatapathMode datapathMode(const std::string& name) {
+  return codegen::datapathModeFromName(name).value_or(codegen::DatapathMode::Specialized);
+}
+
 void printDiagnostics(const Diagnostics& diags, bool verbose) {
   constexpr size_t kNoteLimit = 10;
   size_t notes = 0, hiddenNotes = 0, warnings = 0;

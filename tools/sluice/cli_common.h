@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "codegen/codegen.h"
 #include "frontend/diagnostics.h"
 #include "frontend/manifest_loader.h"
 
@@ -24,6 +25,14 @@ struct InputOptions {
 
 // Adds PATH... and --verbose to a command.
 void addInputOptions(CLI::App& cmd, InputOptions& opts);
+
+// Adds --datapath specialized|generic (codegen::DatapathMode) to a command
+// that compiles programs: every such command takes it, with the same text and
+// check. `generic` says what the command does more in generic mode (text put
+// inside the help's parenthesis about generic), e.g. compile's extra file.
+// The value is checked by CLI11: datapathMode() of it never fails.
+void addDatapathOption(CLI::App& cmd, std::string& mode, const std::string& generic = "");
+codegen::DatapathMode datapathMode(const std::string& name);
 
 // Prints diagnostics to stderr: errors and warnings in full, notes up to a
 // limit unless verbose, then a one-line summary of errors and warnings.

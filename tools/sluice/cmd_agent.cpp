@@ -110,6 +110,8 @@ void registerAgent(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "tcx", "tc"}));
   cmd->add_option("--cpu", o->compile.cpu, "BPF instruction set: v4 or v3")->check(CLI::IsMember({"v3", "v4"}));
+  auto datapath = std::make_shared<std::string>("specialized");
+  addDatapathOption(*cmd, *datapath);
 
   auto statusPort = std::make_shared<int>(9964);
   auto statusJson = std::make_shared<bool>(false);
@@ -132,6 +134,7 @@ void registerAgent(CLI::App& app) {
       throw CLI::RuntimeError(kExitUsage);
     }
     if (*noMetrics) o->metricsPort = -1;
+    o->compile.datapath = datapathMode(*datapath);
     o->attach = *attach == "tcx" ? agent::AttachMode::Tcx : *attach == "tc" ? agent::AttachMode::Tc : agent::AttachMode::Auto;
     o->settle = std::chrono::milliseconds(*settleMs);
     agent::NodeAgent a(*o);

@@ -102,12 +102,7 @@ void registerCompile(CLI::App& app) {
                 "and rules) and DIR/<node>.opt.ll (after O2)");
   cmd->add_option("--cpu", *cpu, "BPF instruction set: v4 (kernel >= 6.6, long jumps) or v3 (>= 5.1)")
       ->check(CLI::IsMember({"v3", "v4"}));
-  cmd->add_option("--datapath", *datapath,
-                  "How programs decide new connections: specialized (default: code generated from each endpoint's "
-                  "policy) or generic (one table-driven decision function looking the policy up in LPM-trie maps "
-                  "that the compiler fills from the same IR and the object carries; also writes DIR/<node>.tables, "
-                  "their text form). Same verdicts; generic is the baseline the specialized code is measured against")
-      ->check(CLI::IsMember({"specialized", "generic"}));
+  addDatapathOption(*cmd, *datapath, "also writes DIR/<node>.tables, their text form");
   cmd->add_option("-j,--jobs", *jobs,
                   "Nodes compiled at once, on that many threads (default: the number of CPUs, here " +
                       std::to_string(*jobs) + "); the output is the same for any number")
@@ -138,7 +133,7 @@ void registerCompile(CLI::App& app) {
     }
     codegen::CompileOptions copts;
     copts.cpu = *cpu;
-    copts.datapath = *codegen::datapathModeFromName(*datapath);  // checked by CLI11
+    copts.datapath = datapathMode(*datapath);
     copts.keepLlvmIr = copts.keepOptimizedIr = *emitLlvm;
     bool failed = false;
     std::cout << fmt::format("{:<24} {:>9} {:>7} {:>10} {:>9}  {}\n", "node", "endpoints", "rules",

@@ -55,14 +55,17 @@ std::optional<PortProto> parsePortProto(const std::string& text, std::string& er
   return pp;
 }
 
-// Loads, lowers, compiles and loads every node; exits on error.
-std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, const std::string& cpu) {
+// Loads, lowers, compiles (in `datapath` mode: --datapath) and loads every
+// node; exits on error.
+std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, const std::string& cpu,
+                                                     const std::string& datapath) {
   LoadResult in;
   bool ok = loadInputs(opts, in);
   auto cluster = std::make_unique<runtime::KernelCluster>();
   if (ok) {
     runtime::ClusterOptions co;
     co.compile.cpu = cpu;
+    co.compile.datapath = datapathMode(datapath);
     ok = cluster->build(in.state, in.diags, co);
   }
   printDiagnostics(in.diags, opts.verbose);
@@ -98,13 +101,15 @@ json stepJson(const runtime::HookStep& s) {
 void registerVerify(CLI::App& app) {
   auto opts = std::make_shared<InputOptions>();
   auto cpu = std::make_shared<std::string>("v4");
+  auto datapath = std::make_shared<std::string>("specialized");
   CLI::App* cmd = app.add_subcommand(
       "verify", "Load every node's programs into the kernel verifier (nothing is attached) and report, per program, "
                 "its instructions and the instructions the verifier processed, or the verifier's complaint. Needs root.");
   addInputOptions(*cmd, *opts);
   cmd->add_option("--cpu", *cpu, "BPF instruction set: v4 or v3")->check(CLI::IsMember({"v3", "v4"}));
+  addDatapathOption(*cmd, *datapath);
   cmd->callback([=] {
-    auto cluster = buildCluster(*opts, *cpu);
+    auto cluster = buildCluster(*opts, *cpu, *datapath);
     std::cout << fmt::format("{:<16} {:<60} {:>8} {:>10} {:>6}\n", "node", "program", "insns", "verified", "btf");
     for (const auto& np : cluster->program().nodes) {
       runtime::LoadedNode* node = cluster->loaded(np.node);
@@ -121,6 +126,7 @@ void registerTrace(CLI::App& app) {
   auto from = std::make_shared<std::string>();
   auto to = std::make_shared<std::string>();
   auto output = std::make_shared<std::string>("text");
+  auto datapath = std::make_shared<std::string>("specialized");
   CLI::App* cmd = app.add_subcommand(
       "trace", "Send one packet of a new connection through the real programs on its path (the source pod's from-pod "
                "program, then the destination pod's to-pod program; from an outside address to a NodePort, external "
@@ -137,6 +143,7 @@ void registerTrace(CLI::App& app) {
                   "(an ICMP type, e.g. 8/ICMP)")
       ->required();
   cmd->add_option("--output", *output, "Output format")->check(CLI::IsMember({"text", "json"}));
+  addDatapathOption(*cmd, *datapath);
   cmd->callback([=] {
     runtime::FlowQuery q;
     if (auto ip = IpAddr::parse(*from)) q.fromIp = *ip;
@@ -161,7 +168,7 @@ void registerTrace(CLI::App& app) {
       std::cerr << "error: " << error << "\n";
       throw CLI::RuntimeError(kExitUsage);
     }
-    auto cluster = buildCluster(*opts, "v4");
+    auto cluster = buildCluster(*opts, "v4", *datapath);
     runtime::FlowTrace t = cluster->trace(q);
     if (!t.ok) {
       std::cerr << "error: " << t.error << "\n";
@@ -252,6 +259,7 @@ void registerReach(CLI::App& app) {
   auto ports = std::make_shared<std::vector<std::string>>();
   auto toServices = std::make_shared<bool>(false);
   auto output = std::make_shared<std::string>("table");
+  auto datapath = std::make_shared<std::string>("specialized");
   CLI::App* cmd = app.add_subcommand(
       "reach", "Trace a new connection from every running pod to every running pod on each --port, and with "
                "--to-services to every port of every proxied service (by its cluster IP), through the real programs "
@@ -267,6 +275,7 @@ void registerReach(CLI::App& app) {
                   "translated the connection, \"backend\" (and \"backendPod\"); table: a matrix per --port, and one "
                   "with a column per service port (. allow, X deny or dropped, R reject: no usable endpoint)")
       ->check(CLI::IsMember({"json", "table"}));
+  addDatapathOption(*cmd, *datapath);
   cmd->callback([=] {
     std::vector<PortProto> probes;
     for (const auto& p : *ports) {
@@ -282,7 +291,7 @@ void registerReach(CLI::App& app) {
       std::cerr << "error: reach needs --port PORT/PROTO, --to-services, or both\n";
       throw CLI::RuntimeError(kExitUsage);
     }
-    auto cluster = buildCluster(*opts, "v4");
+    auto cluster = buildCluster(*opts, "v4", *datapath);
     std::vector<std::string> pods = cluster->runningPods();
     json flows = json::array();
     auto traceOrExit = [&](const runtime::FlowQuery& q, const std::string& to) {

@@ -1,0 +1,103 @@
+// The `sluice` command line as a user runs it (the built binary): options
+// that several commands share are offered and checked alike by each of them.
+// The kernel commands (verify) need root, like the commands themselves.
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <cstdio>
+#include <filesystem>
+#include <string>
+
+namespace sluice {
+namespace {
+
+namespace fs = std::filesystem;
+
+const std::string kSample = std::string(SLUICE_SOURCE_DIR) + "/samples/microservices";
+
+struct Command {
+  int status = -1;  // exit status, or -1 when it did not exit normally
+  std::string out;  // stdout and stderr
+};
+
+Command runSluice(const std::string& args) {
+  Command c;
+  std::string line = std::string(SLUICE_BIN) + " " + args + " 2>&1";
+  FILE* p = ::popen(line.c_str(), "r");
+  if (!p) return c;
+  std::array<char, 65536> buf;
+  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) c.out.append(buf.data(), n);
+  int st = ::pclose(p);
+  c.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+  return c;
+}
+
+// Every command that compiles programs takes --datapath specialized|generic:
+// the same help and the same check (a usage error, exit 2, before anything
+// is read or loaded).
+TEST(Cli, EveryCommandThatCompilesTakesDatapath) {
+  // The arguments each command needs besides --datapath, so that only it is wrong.
+  const std::vector<std::pair<std::string, std::string>> commands = {
+      {"compile", kSample + " -o /tmp/sluice-cli-test-never-written"},
+      {"verify", kSample},
+      {"trace", kSample + " --from x/a --to x/b:80/TCP"},
+      {"reach", kSample + " --port 80/TCP"},
+      {"agent", "--node n1 --watch " + kSample},
+  };
+  for (const auto& [command, args] : commands) {
+    Command help = runSluice(command + " --help");
+    EXPECT_EQ(help.status, 0) << command;
+    size_t at = help.out.find("--datapath");
+    ASSERT_NE(at, std::string::npos) << command << " --help:\n" << help.out;
+    EXPECT_NE(help.out.find("specialized (default", at), std::string::npos) << command << " --help:\n" << help.out;
+    EXPECT_NE(help.out.find("or generic (one table-driven", at), std::string::npos) << command;
+
+    Command bad = runSluice(command + " " + args + " --datapath bogus");
+    EXPECT_EQ(bad.status, 2) << command << ": " << bad.out;
+    EXPECT_NE(bad.out.find("--datapath"), std::string::npos) << command << ": " << bad.out;
+  }
+  EXPECT_FALSE(fs::exists("/tmp/sluice-cli-test-never-written"));
+  // Commands that compile nothing do not take it.
+  EXPECT_EQ(runSluice("ir --help").out.find("--datapath"), std::string::npos);
+}
+
+TEST(Cli, CompileWritesTheTablesInGenericModeOnly) {
+  fs::path dir = fs::temp_directory_path() / ("sluice-cli-" + std::to_string(::getpid()));
+  Command generic = runSluice("compile " + kSample + " -o " + (dir / "generic").string() + " --datapath generic");
+  Command specialized = runSluice("compile " + kSample + " -o " + (dir / "specialized").string());
+  EXPECT_EQ(generic.status, 0) << generic.out;
+  EXPECT_EQ(specialized.status, 0) << specialized.out;
+  size_t objects = 0;
+  for (const auto& e : fs::directory_iterator(dir / "generic")) {
+    if (e.path().extension() != ".o") continue;
+    ++objects;
+    fs::path tables = e.path();
+    tables.replace_extension(".tables");
+    EXPECT_TRUE(fs::exists(tables)) << tables;
+    EXPECT_GT(fs::exists(tables) ? fs::file_size(tables) : 0, 0u) << tables;
+    fs::path other = dir / "specialized" / e.path().filename();
+    EXPECT_TRUE(fs::exists(other)) << other;
+    EXPECT_FALSE(fs::exists(fs::path(other).replace_extension(".tables"))) << "specialized mode writes no tables";
+  }
+  EXPECT_GT(objects, 0u);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// verify loads what --datapath asked for: the generic objects load too, and
+// their programs are not the specialized ones (other instruction counts).
+TEST(Cli, VerifyLoadsEitherMode) {
+  ASSERT_EQ(::geteuid(), 0u) << "sluice verify needs root (this test fails instead of skipping)";
+  Command specialized = runSluice("verify " + kSample);
+  Command generic = runSluice("verify " + kSample + " --datapath generic");
+  EXPECT_EQ(specialized.status, 0) << specialized.out;
+  EXPECT_EQ(generic.status, 0) << generic.out;
+  EXPECT_NE(specialized.out.find("all programs loaded"), std::string::npos) << specialized.out;
+  EXPECT_NE(generic.out.find("all programs loaded"), std::string::npos) << generic.out;
+  EXPECT_NE(specialized.out, generic.out) << "--datapath generic compiled the same programs";
+}
+
+}  // namespace
+}  // namespace sluice
