@@ -1,6 +1,9 @@
 // The objects `sluice compile` writes load with the field's own tools, not
 // only with sluice's loader: `bpftool prog loadall … type tc` and iproute2's
-// `tc filter … bpf obj X.o sec tc/<program>`.
+// `tc filter … bpf obj X.o sec tc/<program>`. In both datapath modes: a
+// generic object's policy tables (its .sluice.tables section, which only
+// sluice's loader reads) do not stop another loader, which loads it with
+// empty tables (fail closed: docs/datapath.md, "Generic mode").
 #include <gtest/gtest.h>
 #include <unistd.h>
 
@@ -14,6 +17,7 @@
 #include "frontend/manifest_loader.h"
 #include "ir/lower.h"
 #include "runtime/loader.h"
+#include "tests/testing/datapath_modes.h"
 
 namespace sluice {
 namespace {
@@ -38,13 +42,15 @@ struct Compiled {
   std::vector<codegen::ProgramInfo> programs;
 };
 
-Compiled compileSampleNode() {
+Compiled compileSampleNode(codegen::DatapathMode mode) {
   auto loaded = loadCluster({"samples/microservices"});
   EXPECT_TRUE(loaded.ok()) << loaded.diags.render();
   Diagnostics diags;
   ir::Program program = ir::lower(loaded.state, diags);
   const ir::NodeProgram& node = program.nodes.at(0);
-  codegen::CompiledNode c = codegen::compileNode(program, node, {}, diags);
+  codegen::CompileOptions options;
+  options.datapath = mode;
+  codegen::CompiledNode c = codegen::compileNode(program, node, options, diags);
   EXPECT_FALSE(c.object.empty()) << diags.render();
   Compiled out;
   out.dir = fs::temp_directory_path() / ("sluice-loaders-" + std::to_string(::getpid()));
@@ -55,10 +61,13 @@ Compiled compileSampleNode() {
   return out;
 }
 
-TEST(Loaders, BpftoolLoadsEveryProgram) {
+using Loaders = testing::InBothDatapathModes;
+SLUICE_IN_BOTH_DATAPATH_MODES(Loaders);
+
+TEST_P(Loaders, BpftoolLoadsEveryProgram) {
   ASSERT_EQ(::geteuid(), 0u) << "kernel tests must run as root";
   ASSERT_EQ(runtime::ensureBpffs(), "");
-  Compiled c = compileSampleNode();
+  Compiled c = compileSampleNode(mode());
   std::string pins = "/sys/fs/bpf/sluice-bpftool-" + std::to_string(::getpid());
   // bpftool has no pin root: the maps pinned by name land at the bpffs root.
   // Remove afterwards only those this test created.
@@ -79,9 +88,9 @@ TEST(Loaders, BpftoolLoadsEveryProgram) {
   EXPECT_EQ(pinned, c.programs.size()) << out;
 }
 
-TEST(Loaders, IproutePicksAProgramBySection) {
+TEST_P(Loaders, IproutePicksAProgramBySection) {
   ASSERT_EQ(::geteuid(), 0u) << "kernel tests must run as root";
-  Compiled c = compileSampleNode();
+  Compiled c = compileSampleNode(mode());
   std::string ns = "sl-loaders-" + std::to_string(::getpid());
   std::string out;
   ASSERT_EQ(run("ip netns add " + ns, out), 0) << out;

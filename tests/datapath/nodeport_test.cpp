@@ -139,11 +139,14 @@ uint32_t get32(const std::vector<uint8_t>& p, size_t at) { return uint32_t(get16
 // itself (a source that is the node's address: see datapath_uplink.h).
 bool forwarded(const runtime::RunResult& r) { return r.ok && (r.action == kActOk || r.action == kActRedirect); }
 
-class NodePort : public ::testing::Test {
+// In both datapath modes: the uplink program is the same library code in
+// both, the backend pod's to-pod decision is each mode's own.
+class NodePort : public testing::InBothDatapathModes {
  protected:
   void SetUp() override {
     SLUICE_REQUIRE_ROOT();
-    ASSERT_TRUE(c.load(pods() + services() + extraManifests())) << c.diags.render();
+    ASSERT_TRUE(c.load(pods() + services() + extraManifests(), options())) << c.diags.render();
+    ASSERT_TRUE(testing::LoadedInMode(*c.kernel, mode()));
   }
   virtual std::string extraManifests() { return ""; }
 
@@ -163,10 +166,11 @@ class NodePort : public ::testing::Test {
 
   LoadedCluster c;
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(NodePort);
 
 // ---- translation ------------------------------------------------------------------
 
-TEST_F(NodePort, ClusterPolicyTranslatesToLocalAndRemoteBackends) {
+TEST_P(NodePort, ClusterPolicyTranslatesToLocalAndRemoteBackends) {
   int fd = uplink("n1");
   ASSERT_GE(fd, 0) << "n1 has no uplink program";
   std::set<std::string> seen;
@@ -194,7 +198,7 @@ TEST_F(NodePort, ClusterPolicyTranslatesToLocalAndRemoteBackends) {
   EXPECT_EQ(seen.size(), 2u) << "64 connections never reached both backends";
 }
 
-TEST_F(NodePort, LocalPolicyKeepsTheSourceAndOnlyLocalEndpoints) {
+TEST_P(NodePort, LocalPolicyKeepsTheSourceAndOnlyLocalEndpoints) {
   int fd = uplink("n1");
   ASSERT_GE(fd, 0);
   for (uint16_t i = 0; i < 32; ++i) {
@@ -215,7 +219,7 @@ TEST_F(NodePort, LocalPolicyKeepsTheSourceAndOnlyLocalEndpoints) {
   EXPECT_EQ(parse(r.packetOut).src, kClient);
 }
 
-TEST_F(NodePort, LocalPolicyWithoutLocalEndpointDrops) {
+TEST_P(NodePort, LocalPolicyWithoutLocalEndpointDrops) {
   runtime::RunResult r = runtime::runPacket(uplink("n1"), packet(kClient, kN1, TCP, 43000, 30082));
   ASSERT_TRUE(r.ok) << r.error;
   EXPECT_EQ(r.action, kActShot);
@@ -227,7 +231,7 @@ TEST_F(NodePort, LocalPolicyWithoutLocalEndpointDrops) {
   EXPECT_EQ(parse(r.packetOut).src, kClient);
 }
 
-TEST_F(NodePort, OtherTrafficOnTheUplinkIsUntouched) {
+TEST_P(NodePort, OtherTrafficOnTheUplinkIsUntouched) {
   std::vector<uint8_t> in = packet(kClient, kN1, TCP, 44000, 22);  // ssh to the node
   runtime::RunResult r = runtime::runPacket(uplink("n1"), in);
   ASSERT_EQ(r.action, kActOk) << r.error;
@@ -242,7 +246,7 @@ TEST_F(NodePort, OtherTrafficOnTheUplinkIsUntouched) {
 
 // ---- replies ------------------------------------------------------------------------
 
-TEST_F(NodePort, LocalBackendRepliesLeaveAsTheNodePort) {
+TEST_P(NodePort, LocalBackendRepliesLeaveAsTheNodePort) {
   uint16_t sport = 45000;
   runtime::RunResult in = runtime::runPacket(uplink("n1"), packet(kClient, kN1, TCP, sport, 30081));
   ASSERT_EQ(in.action, kActOk) << in.error;
@@ -269,7 +273,7 @@ TEST_F(NodePort, LocalBackendRepliesLeaveAsTheNodePort) {
   EXPECT_EQ(parse(next.packetOut).dst, kWeb1);
 }
 
-TEST_F(NodePort, RemoteBackendRepliesAreTurnedBackOnTheUplink) {
+TEST_P(NodePort, RemoteBackendRepliesAreTurnedBackOnTheUplink) {
   int fd = uplink("n1");
   // Find a connection that went to the remote backend (random choice).
   for (uint16_t i = 0; i < 64; ++i) {
@@ -295,7 +299,7 @@ TEST_F(NodePort, RemoteBackendRepliesAreTurnedBackOnTheUplink) {
   FAIL() << "64 connections never reached the remote backend";
 }
 
-TEST_F(NodePort, TraceRunsTheUplinkThenTheBackend) {
+TEST_P(NodePort, TraceRunsTheUplinkThenTheBackend) {
   runtime::FlowTrace t = trace(kN1, 30081);
   ASSERT_TRUE(t.ok) << t.error;
   EXPECT_TRUE(t.allowed) << explain(t);
@@ -336,7 +340,7 @@ void expectAnswerHeaders(const std::vector<uint8_t>& in, const std::vector<uint8
   EXPECT_EQ(dotted(out, 30), kClient);
 }
 
-TEST_F(NodePort, NoEndpointIsAnsweredBackOutOfTheUplink) {
+TEST_P(NodePort, NoEndpointIsAnsweredBackOutOfTheUplink) {
   int fd = uplink("n1");
   // A SYN: RST|ACK acknowledging it (RFC 9293 3.10.7.1), seq 0.
   std::vector<uint8_t> syn = packet(kClient, kN1, TCP, 47000, 30083);
@@ -402,7 +406,7 @@ TEST_F(NodePort, NoEndpointIsAnsweredBackOutOfTheUplink) {
   EXPECT_TRUE(ChecksumsValid(r.packetOut));
 }
 
-TEST_F(NodePort, TraceReportsTheUplinkReject) {
+TEST_P(NodePort, TraceReportsTheUplinkReject) {
   runtime::FlowTrace t = trace(kN1, 30083);
   ASSERT_TRUE(t.ok) << t.error;
   EXPECT_TRUE(t.rejected) << explain(t);
@@ -422,8 +426,12 @@ TEST_F(NodePort, TraceReportsTheUplinkReject) {
   EXPECT_EQ(far.steps[0].run.outcome, uint32_t(SLUICE_OUT_SVC_DROPPED));
 }
 
-// `sluice trace` as a user runs it: the built binary on the same manifests.
-TEST(NodePortCli, TraceSaysRejectForAFrontendWithoutEndpoints) {
+// `sluice trace` as a user runs it: the built binary on the same manifests,
+// compiled with `--datapath` in each mode.
+using NodePortCli = testing::InBothDatapathModes;
+SLUICE_IN_BOTH_DATAPATH_MODES(NodePortCli);
+
+TEST_P(NodePortCli, TraceSaysRejectForAFrontendWithoutEndpoints) {
   SLUICE_REQUIRE_ROOT();
   char dir[] = "/tmp/sluice-nodeport-XXXXXX";
   ASSERT_NE(::mkdtemp(dir), nullptr);
@@ -434,7 +442,7 @@ TEST(NodePortCli, TraceSaysRejectForAFrontendWithoutEndpoints) {
   }
   auto run = [&](const std::string& to) {
     std::string line = std::string(SLUICE_BIN) + " trace " + file + " --from " + kClient + " --to " + to +
-                       " --output json";
+                       " --output json --datapath " + modeName();
     std::string text;
     FILE* p = ::popen(line.c_str(), "r");
     if (!p) return nlohmann::json();
@@ -469,8 +477,9 @@ class NodePortPolicy : public NodePort {
            "spec:\n  podSelector: {matchLabels: {app: web}}\n  ingress: [{from: [{namespaceSelector: {}}]}]\n";
   }
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(NodePortPolicy);
 
-TEST_F(NodePortPolicy, BackendIngressPolicyDeniesTheWorld) {
+TEST_P(NodePortPolicy, BackendIngressPolicyDeniesTheWorld) {
   runtime::FlowTrace t = trace(kN1, 30081);
   ASSERT_TRUE(t.ok) << t.error;
   EXPECT_FALSE(t.allowed) << explain(t);

@@ -3,8 +3,9 @@
 // (lowered here from the same manifests), never against a stored output: every
 // service port is probed from every pod, a verdict is reject exactly when the
 // source's node has no usable endpoint for that port, and every backend a
-// connection reached is one of that port's backends on that node. Needs root,
-// like the command (it fails, not skips, without it).
+// connection reached is one of that port's backends on that node. In both
+// datapath modes (`--datapath specialized|generic`). Needs root, like the
+// command (it fails, not skips, without it).
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 #include <sys/wait.h>
@@ -18,6 +19,7 @@
 
 #include "frontend/manifest_loader.h"
 #include "ir/lower.h"
+#include "tests/testing/datapath_modes.h"
 
 namespace sluice {
 namespace {
@@ -45,10 +47,11 @@ std::string portKey(const std::string& service, int port, const std::string& pro
   return service + ":" + std::to_string(port) + "/" + proto;
 }
 
-class ReachServices : public ::testing::Test {
+class ReachServices : public testing::InBothDatapathModes {
  protected:
+  // `sluice reach` runs once per mode (and process), by the first test of the mode.
   static void SetUpTestSuite() {
-    json_ = new Command(runSluice("reach " + kSample + " --to-services --output json"));
+    json_ = new std::map<codegen::DatapathMode, Command>;
     LoadResult in = loadCluster({kSample});
     ASSERT_TRUE(in.ok()) << in.diags.render(false);
     program_ = new ir::Program(ir::lower(in.state, in.diags));
@@ -59,8 +62,13 @@ class ReachServices : public ::testing::Test {
     delete program_;
   }
   void SetUp() override {
-    ASSERT_EQ(json_->status, 0) << "sluice reach failed (it needs root)";
-    flows_ = nlohmann::json::parse(json_->out).at("flows");
+    auto at = json_->find(mode());
+    if (at == json_->end())
+      at = json_->emplace(mode(), runSluice("reach " + kSample + " --to-services --output json --datapath " +
+                                            modeName()))
+               .first;
+    ASSERT_EQ(at->second.status, 0) << "sluice reach failed (it needs root)";
+    flows_ = nlohmann::json::parse(at->second.out).at("flows");
     ASSERT_FALSE(flows_.empty());
   }
 
@@ -80,14 +88,15 @@ class ReachServices : public ::testing::Test {
     return nullptr;
   }
 
-  static Command* json_;
+  static std::map<codegen::DatapathMode, Command>* json_;
   static ir::Program* program_;
   nlohmann::json flows_;
 };
-Command* ReachServices::json_ = nullptr;
+std::map<codegen::DatapathMode, Command>* ReachServices::json_ = nullptr;
+SLUICE_IN_BOTH_DATAPATH_MODES(ReachServices);
 ir::Program* ReachServices::program_ = nullptr;
 
-TEST_F(ReachServices, EveryServicePortFromEveryPodOnce) {
+TEST_P(ReachServices, EveryServicePortFromEveryPodOnce) {
   std::set<std::string> ports;  // every port of every proxied service, from the IR
   for (const auto& np : program_->nodes)
     for (const auto& svc : np.services)
@@ -107,7 +116,7 @@ TEST_F(ReachServices, EveryServicePortFromEveryPodOnce) {
   EXPECT_EQ(seen.size(), nodes.size() * ports.size()) << "rows from a source that is not a running pod";
 }
 
-TEST_F(ReachServices, RejectExactlyWhenTheSourceNodeHasNoUsableEndpoint) {
+TEST_P(ReachServices, RejectExactlyWhenTheSourceNodeHasNoUsableEndpoint) {
   auto nodes = podNodes();
   std::map<std::string, int> counts;
   for (const auto& f : flows_) {
@@ -134,7 +143,7 @@ TEST_F(ReachServices, RejectExactlyWhenTheSourceNodeHasNoUsableEndpoint) {
     }
 }
 
-TEST_F(ReachServices, BackendsBelongToTheServiceOnTheSourceNode) {
+TEST_P(ReachServices, BackendsBelongToTheServiceOnTheSourceNode) {
   auto nodes = podNodes();
   size_t withBackend = 0;
   for (const auto& f : flows_) {
@@ -162,8 +171,11 @@ TEST_F(ReachServices, BackendsBelongToTheServiceOnTheSourceNode) {
   EXPECT_GT(withBackend, 0u);
 }
 
-TEST(ReachServicesTable, OneColumnPerServicePortAndOnlyKnownMarks) {
-  Command c = runSluice("reach " + kSample + " --to-services --port 8080/TCP");
+using ReachServicesTable = testing::InBothDatapathModes;
+SLUICE_IN_BOTH_DATAPATH_MODES(ReachServicesTable);
+
+TEST_P(ReachServicesTable, OneColumnPerServicePortAndOnlyKnownMarks) {
+  Command c = runSluice("reach " + kSample + " --to-services --port 8080/TCP --datapath " + modeName());
   ASSERT_EQ(c.status, 0);
   size_t at = c.out.find("\nservices  (rows: from");
   ASSERT_NE(at, std::string::npos) << "no services matrix after the 8080/TCP one:\n" << c.out;

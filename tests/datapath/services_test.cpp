@@ -179,11 +179,14 @@ std::vector<uint8_t> packet(const std::string& src, const std::string& dst, ir::
   return p;
 }
 
-class Services : public ::testing::Test {
+// In both datapath modes: the services code is the same library in both, but
+// policy after translation, hairpin and replies meet each mode's decision.
+class Services : public testing::InBothDatapathModes {
  protected:
   void SetUp() override {
     SLUICE_REQUIRE_ROOT();
-    ASSERT_TRUE(c.load(pods() + services() + extraManifests())) << c.diags.render();
+    ASSERT_TRUE(c.load(pods() + services() + extraManifests(), options())) << c.diags.render();
+    ASSERT_TRUE(testing::LoadedInMode(*c.kernel, mode()));
   }
   virtual std::string extraManifests() { return ""; }
 
@@ -207,10 +210,11 @@ class Services : public ::testing::Test {
 
   LoadedCluster c;
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(Services);
 
 // ---- translation ----------------------------------------------------------------
 
-TEST_F(Services, NewConnectionIsTranslatedToABackend) {
+TEST_P(Services, NewConnectionIsTranslatedToABackend) {
   const std::set<std::string> backends = {"10.244.1.20", "10.244.2.20", "10.244.2.21"};
   for (auto [proto, port, target] : {std::tuple{TCP, 80, 8080}, {UDP, 53, 5353}, {SCTP, 9000, 9001}}) {
     int fd = clientFromPod();
@@ -240,7 +244,7 @@ TEST_F(Services, NewConnectionIsTranslatedToABackend) {
   EXPECT_EQ(t.backend.substr(t.backend.find(':')), ":8080");
 }
 
-TEST_F(Services, ConnectionKeepsItsBackendAndRepliesComeFromTheService) {
+TEST_P(Services, ConnectionKeepsItsBackendAndRepliesComeFromTheService) {
   int from = clientFromPod(), to = clientToPod();
   ASSERT_GE(from, 0);
   ASSERT_GE(to, 0);
@@ -286,7 +290,7 @@ TEST_F(Services, ConnectionKeepsItsBackendAndRepliesComeFromTheService) {
 // A SYN on a tracked tuple (a retransmission, or a new connection reusing
 // the client's port) keeps the backend while it still serves: the first SYN
 // may have reached it, and a second backend would split the handshake.
-TEST_F(Services, ARetransmittedSynKeepsItsBackend) {
+TEST_P(Services, ARetransmittedSynKeepsItsBackend) {
   int from = clientFromPod();
   ASSERT_GE(from, 0);
   runtime::RunResult first = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42100, 80));
@@ -304,7 +308,7 @@ TEST_F(Services, ARetransmittedSynKeepsItsBackend) {
 // directly, then for the service again (found by sluice_kubeproxy_bench): the
 // third connection's replies must be translated back to the service again,
 // though the direct connection's entry had replaced theirs.
-TEST_F(Services, AReusedTupleIsTranslatedBothWaysAgain) {
+TEST_P(Services, AReusedTupleIsTranslatedBothWaysAgain) {
   int from = clientFromPod(), to = clientToPod();
   ASSERT_GE(from, 0);
   ASSERT_GE(to, 0);
@@ -332,7 +336,7 @@ TEST_F(Services, AReusedTupleIsTranslatedBothWaysAgain) {
 
 // A SYN reopening a tuple whose backend no longer holds its slot chooses
 // another: the kept backend is only ever a current one.
-TEST_F(Services, AReopenedTupleWhoseBackendLeftGetsACurrentOne) {
+TEST_P(Services, AReopenedTupleWhoseBackendLeftGetsACurrentOne) {
   int from = clientFromPod();
   ASSERT_GE(from, 0);
   runtime::RunResult first = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.10", TCP, 42102, 80));
@@ -360,7 +364,7 @@ TEST_F(Services, AReopenedTupleWhoseBackendLeftGetsACurrentOne) {
 
 // ---- spread and affinity ---------------------------------------------------------
 
-TEST_F(Services, NewConnectionsSpreadUniformlyOverBackends) {
+TEST_P(Services, NewConnectionsSpreadUniformlyOverBackends) {
   std::map<std::string, int> hits;
   constexpr int kConnections = 3000;
   for (int i = 0; i < kConnections; ++i) {
@@ -375,7 +379,7 @@ TEST_F(Services, NewConnectionsSpreadUniformlyOverBackends) {
   }
 }
 
-TEST_F(Services, ClientIpAffinityPinsAClientUntilItsTimeout) {
+TEST_P(Services, ClientIpAffinityPinsAClientUntilItsTimeout) {
   runtime::FlowTrace first = trace("10.96.0.12", 80);
   ASSERT_TRUE(first.ok && first.allowed) << explain(first);
   for (int i = 0; i < 60; ++i) EXPECT_EQ(trace("10.96.0.12", 80).backend, first.backend);
@@ -409,7 +413,7 @@ TEST_F(Services, ClientIpAffinityPinsAClientUntilItsTimeout) {
 
 // ---- rejects and drops ------------------------------------------------------------
 
-TEST_F(Services, NoEndpointsIsRejectedWithRstOrPortUnreachable) {
+TEST_P(Services, NoEndpointsIsRejectedWithRstOrPortUnreachable) {
   int fd = clientFromPod();
   std::vector<uint8_t> syn = packet("10.244.1.10", "10.96.0.11", TCP, 43000, 80);
   uint32_t seq = get32(syn, 34 + 4);
@@ -448,7 +452,7 @@ TEST_F(Services, NoEndpointsIsRejectedWithRstOrPortUnreachable) {
   EXPECT_EQ(t.service, "x/empty");
 }
 
-TEST_F(Services, ClusterIpOnAPortItDoesNotServeIsRejected) {
+TEST_P(Services, ClusterIpOnAPortItDoesNotServeIsRejected) {
   runtime::FlowTrace t = trace("10.96.0.10", 81);
   EXPECT_TRUE(t.ok && t.rejected && !t.allowed) << explain(t);
   EXPECT_EQ(t.steps.size(), 1u);
@@ -463,7 +467,7 @@ TEST_F(Services, ClusterIpOnAPortItDoesNotServeIsRejected) {
   EXPECT_TRUE(other.ok && other.allowed && !other.rejected) << explain(other);
 }
 
-TEST_F(Services, LocalInternalTrafficPolicyKeepsThisNodesEndpoints) {
+TEST_P(Services, LocalInternalTrafficPolicyKeepsThisNodesEndpoints) {
   for (int i = 0; i < 40; ++i) EXPECT_EQ(trace("10.96.0.13", 80).backend, "10.244.1.20:8080");
   // Endpoints only on another node: dropped, not rejected (KEP-2086, kube-proxy).
   runtime::FlowTrace t = trace("10.96.0.14", 80);
@@ -477,14 +481,14 @@ TEST_F(Services, LocalInternalTrafficPolicyKeepsThisNodesEndpoints) {
   EXPECT_EQ(trace("10.96.0.14", 80, TCP, "x/web3").backend, "10.244.2.20:8080");
 }
 
-TEST_F(Services, ServingTerminatingEndpointsOnlyWhenNoneIsReady) {
+TEST_P(Services, ServingTerminatingEndpointsOnlyWhenNoneIsReady) {
   // web1 is serving and terminating, web2 terminating and not serving.
   for (int i = 0; i < 40; ++i) EXPECT_EQ(trace("10.96.0.15", 80).backend, "10.244.1.20:8080");
 }
 
 // ---- the maps are updated in place ------------------------------------------------
 
-TEST_F(Services, BackendChangeNeedsNoRecompile) {
+TEST_P(Services, BackendChangeNeedsNoRecompile) {
   runtime::LoadedNode* n1 = c.kernel->loaded("n1");
   int fdBefore = clientFromPod();
   uint32_t idBefore = trace("10.96.0.10", 80).steps.at(0).run.serviceId;
@@ -524,7 +528,7 @@ TEST_F(Services, BackendChangeNeedsNoRecompile) {
 
 // ---- hairpin ---------------------------------------------------------------------------
 
-TEST_F(Services, PodReachingItselfThroughItsServiceWorks) {
+TEST_P(Services, PodReachingItselfThroughItsServiceWorks) {
   int from = clientFromPod(), to = clientToPod();
   runtime::RunResult out = runtime::runPacket(from, packet("10.244.1.10", "10.96.0.16", TCP, 44000, 80));
   ASSERT_TRUE(out.passed());
@@ -581,8 +585,9 @@ spec:
 )";
   }
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(ServicesWithPolicy);
 
-TEST_F(ServicesWithPolicy, PolicyJudgesTheBackendAndItsTargetPort) {
+TEST_P(ServicesWithPolicy, PolicyJudgesTheBackendAndItsTargetPort) {
   // Egress allows port 80 to web pods; the service's port is 80 but its
   // backends listen on 8080, which is what the policy sees: denied.
   runtime::FlowTrace t = trace("10.96.0.10", 80);

@@ -20,11 +20,14 @@ const std::string kCluster =
                                      "  ingress: [{from: [{namespaceSelector: {matchLabels: {team: red}},"
                                      " podSelector: {matchLabels: {app: a}}}], ports: [{port: 81}]}]");
 
-class Tracking : public ::testing::Test {
+// In both datapath modes: a SYN on a tracked tuple is decided by each mode's
+// own decision (the generic tables in generic mode).
+class Tracking : public InBothDatapathModes {
  protected:
   void SetUp() override {
     SLUICE_REQUIRE_ROOT();
-    ASSERT_TRUE(c.load(kCluster)) << c.diags.render();
+    ASSERT_TRUE(c.load(kCluster, options())) << c.diags.render();
+    ASSERT_TRUE(testing::LoadedInMode(*c.kernel, mode()));
     const ir::NodeProgram* np = c.kernel->program().findNode("n2");
     ASSERT_NE(np, nullptr);
     const ir::Endpoint* ep = np->findEndpoint("y/b");
@@ -58,8 +61,9 @@ class Tracking : public ::testing::Test {
   LoadedCluster c;
   int toPod = -1, ct = -1;
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(Tracking);
 
-TEST_F(Tracking, ARetransmittedSynIsDecidedAgainAndTheConnectionGoesOn) {
+TEST_P(Tracking, ARetransmittedSynIsDecidedAgainAndTheConnectionGoesOn) {
   for (int i = 0; i < 3; ++i) {
     runtime::RunResult syn = toB(40000, 81, true);
     ASSERT_TRUE(syn.passed()) << syn.error;
@@ -70,7 +74,7 @@ TEST_F(Tracking, ARetransmittedSynIsDecidedAgainAndTheConnectionGoesOn) {
   EXPECT_EQ(ack.outcome, uint32_t(SLUICE_OUT_ESTABLISHED));
 }
 
-TEST_F(Tracking, ASynOnATupleAnOlderPolicyAdmittedIsDeniedAndForgotten) {
+TEST_P(Tracking, ASynOnATupleAnOlderPolicyAdmittedIsDeniedAndForgotten) {
   // A connection to port 80 that an earlier generation's policy admitted:
   // its entries, as sluice_dp_finish writes them, are in the shared map.
   sluice_ct_key in = key("10.244.1.10", "10.244.2.11", 40001, 80, SLUICE_CT_INGRESS);
@@ -98,7 +102,7 @@ TEST_F(Tracking, ASynOnATupleAnOlderPolicyAdmittedIsDeniedAndForgotten) {
   EXPECT_EQ(ack.outcome, uint32_t(SLUICE_OUT_NEW_DENIED));
 }
 
-TEST_F(Tracking, ASynOnATupleStillAllowedIsTrackedAfresh) {
+TEST_P(Tracking, ASynOnATupleStillAllowedIsTrackedAfresh) {
   sluice_ct_key in = key("10.244.1.10", "10.244.2.11", 40002, 81, SLUICE_CT_INGRESS);
   sluice_ct_value v{};
   v.decision = SLUICE_DECISION(SLUICE_DECIDE_ALLOW_RULE, 7);  // a rule of an older generation
