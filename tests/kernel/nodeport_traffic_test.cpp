@@ -43,6 +43,7 @@
 #include "runtime/tc_attach.h"
 #include "tests/kernel/netns_cluster.h"
 #include "tests/kernel/traffic.h"
+#include "tests/testing/datapath_modes.h"
 
 namespace sluice::kernel_testing {
 namespace {
@@ -107,7 +108,8 @@ std::string manifests(const NetnsCluster& net) {
   return y;
 }
 
-class NodePortTraffic : public ::testing::Test {
+// In both datapath modes (tests/testing/datapath_modes.h).
+class NodePortTraffic : public testing::InBothDatapathModes {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "kernel tests must run as root (they fail instead of skipping)";
@@ -122,7 +124,8 @@ class NodePortTraffic : public ::testing::Test {
     ASSERT_TRUE(loadManifestText("nodeport-traffic.yaml", yaml, state, diags)) << diags.render() << yaml;
     state.finalize();
     kernel = std::make_unique<runtime::KernelCluster>();
-    ASSERT_TRUE(kernel->build(state, diags)) << diags.render();
+    ASSERT_TRUE(kernel->build(state, diags, options())) << diags.render();
+    ASSERT_TRUE(testing::LoadedInMode(*kernel, mode()));
     for (const auto& p : {kWeb1, kWeb2}) ASSERT_TRUE(attachPod(p));
     for (const auto& n : net->nodeNames()) ASSERT_TRUE(attachUplinks(n));
   }
@@ -221,6 +224,7 @@ class NodePortTraffic : public ::testing::Test {
   std::map<std::string, std::unique_ptr<TcpEchoServer>> tcp;
   std::map<std::string, std::unique_ptr<UdpEchoServer>> udp;
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(NodePortTraffic);
 
 // One datagram from the outside client to ip:port with the given TTL (resent
 // every 200 ms until `timeout`); the TTL its echo arrived with, -1 if none came.
@@ -277,7 +281,7 @@ std::string str(const std::multiset<std::string>& s) {
 
 // ---- externalTrafficPolicy: Cluster ------------------------------------------------
 
-TEST_F(NodePortTraffic, ClusterPolicyReachesBothNodesAndSnatsTheRemoteOne) {
+TEST_P(NodePortTraffic, ClusterPolicyReachesBothNodesAndSnatsTheRemoteOne) {
   serveBoth();
   // 40 new connections through node-1: missing a backend has probability 2^-39.
   connectMany(kN1, 30080, 40);
@@ -292,7 +296,7 @@ TEST_F(NodePortTraffic, ClusterPolicyReachesBothNodesAndSnatsTheRemoteOne) {
   EXPECT_TRUE(echoes(kN1, 30080));
 }
 
-TEST_F(NodePortTraffic, ClusterPolicyThroughTheOtherNode) {
+TEST_P(NodePortTraffic, ClusterPolicyThroughTheOtherNode) {
   // node-2's address: node-1 only forwards; node-2's uplink (on its fabric
   // veth) translates, SNATs to node-2 for web1, and routes the replies back
   // out of the interface they came in by.
@@ -304,7 +308,7 @@ TEST_F(NodePortTraffic, ClusterPolicyThroughTheOtherNode) {
   EXPECT_TRUE(echoes(kN2, 30080));
 }
 
-TEST_F(NodePortTraffic, ClusterPolicyUdp) {
+TEST_P(NodePortTraffic, ClusterPolicyUdp) {
   serveBoth();
   for (int i = 0; i < 40; ++i) ASSERT_EQ(udpProbe(*net, "outside", kN1, 30050, 2000ms), UdpResult::Reply) << i;
   auto peers = udpPeers();
@@ -314,7 +318,7 @@ TEST_F(NodePortTraffic, ClusterPolicyUdp) {
   for (int i = 0; i < 10; ++i) ASSERT_EQ(udpProbe(*net, "outside", kN1, 30052, 2000ms), UdpResult::Reply) << i;
 }
 
-TEST_F(NodePortTraffic, RoutedPacketsCostAHopAsForwardedOnesDo) {
+TEST_P(NodePortTraffic, RoutedPacketsCostAHopAsForwardedOnesDo) {
   // The uplink program forwards a SNATed packet itself (the stack would drop
   // its source, the node's own address, as a martian), so it must count the
   // hop as the stack would. web2 reached directly is two hops away (node-1,
@@ -333,7 +337,7 @@ TEST_F(NodePortTraffic, RoutedPacketsCostAHopAsForwardedOnesDo) {
 
 // ---- externalTrafficPolicy: Local ----------------------------------------------------
 
-TEST_F(NodePortTraffic, LocalPolicyKeepsTheClientAndStaysOnTheNode) {
+TEST_P(NodePortTraffic, LocalPolicyKeepsTheClientAndStaysOnTheNode) {
   serveBoth();
   connectMany(kN1, 30081, 20);
   auto peers = tcpPeers(20);
@@ -356,7 +360,7 @@ TEST_F(NodePortTraffic, LocalPolicyKeepsTheClientAndStaysOnTheNode) {
   EXPECT_TRUE(AllFrom(u["web2"], kOutside));
 }
 
-TEST_F(NodePortTraffic, LocalPolicyWithoutALocalEndpointDrops) {
+TEST_P(NodePortTraffic, LocalPolicyWithoutALocalEndpointDrops) {
   // kube-proxy drops these (a load balancer's health check steers clients
   // away from such a node): no answer at all, not a refusal.
   serveBoth();
@@ -369,7 +373,7 @@ TEST_F(NodePortTraffic, LocalPolicyWithoutALocalEndpointDrops) {
 
 // ---- no endpoint: rejected on the uplink ------------------------------------------------
 
-TEST_F(NodePortTraffic, NoEndpointIsRefusedAtOnce) {
+TEST_P(NodePortTraffic, NoEndpointIsRefusedAtOnce) {
   // The bound: "connection refused" within 100 ms (a TCP RST from
   // the uplink, not a timeout).
   for (const char* node : {kN1, kN2}) {
@@ -387,7 +391,7 @@ TEST_F(NodePortTraffic, NoEndpointIsRefusedAtOnce) {
 
 // ---- external and load-balancer addresses -------------------------------------------------
 
-TEST_F(NodePortTraffic, LoadBalancerAndExternalAddresses) {
+TEST_P(NodePortTraffic, LoadBalancerAndExternalAddresses) {
   // The client's router is node-1, so these addresses arrive on its uplink,
   // as they would from a load balancer in VIP mode or a routed external IP.
   serveBoth();
@@ -412,8 +416,9 @@ class NodePortTrafficPolicy : public NodePortTraffic {
            "  ingress: [{from: [{ipBlock: {cidr: 192.168.78.0/24}}], ports: [{port: 8080}]}]\n";
   }
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(NodePortTrafficPolicy);
 
-TEST_F(NodePortTrafficPolicy, IpBlockAdmitsTheClientWhenTheSourceIsKept) {
+TEST_P(NodePortTrafficPolicy, IpBlockAdmitsTheClientWhenTheSourceIsKept) {
   serveBoth();
   // Local keeps the client's address: the ipBlock matches, on either node.
   connectMany(kN1, 30081, 10);
@@ -426,7 +431,7 @@ TEST_F(NodePortTrafficPolicy, IpBlockAdmitsTheClientWhenTheSourceIsKept) {
   EXPECT_EQ(tcpPeers(25)["web2"].size(), 15u);
 }
 
-TEST_F(NodePortTrafficPolicy, IpBlockDoesNotAdmitASnatedConnection) {
+TEST_P(NodePortTrafficPolicy, IpBlockDoesNotAdmitASnatedConnection) {
   // Cluster, backend on another node: the backend sees node-1's address, which
   // the ipBlock does not cover, so its ingress policy drops the connection.
   // Kubernetes documents this: with externalTrafficPolicy Cluster the source

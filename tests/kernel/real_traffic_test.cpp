@@ -38,6 +38,7 @@
 #include "runtime/tc_attach.h"
 #include "tests/kernel/netns_cluster.h"
 #include "tests/kernel/traffic.h"
+#include "tests/testing/datapath_modes.h"
 
 namespace sluice::kernel_testing {
 namespace {
@@ -166,7 +167,9 @@ uint32_t ipBe(const std::string& ip) {
   return a.s_addr;
 }
 
-class RealTrafficTest : public ::testing::Test {
+// In both datapath modes (tests/testing/datapath_modes.h): real connections
+// meet the specialized code, or the generic tables.
+class RealTrafficTest : public testing::InBothDatapathModes {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "kernel tests must run as root (they fail instead of skipping)";
@@ -181,7 +184,8 @@ class RealTrafficTest : public ::testing::Test {
     ASSERT_TRUE(loadManifestText("real-traffic.yaml", yaml, state, diags)) << diags.render() << "\n" << yaml;
     state.finalize();
     kernel = std::make_unique<runtime::KernelCluster>();
-    ASSERT_TRUE(kernel->build(state, diags)) << diags.render();
+    ASSERT_TRUE(kernel->build(state, diags, options())) << diags.render();
+    ASSERT_TRUE(testing::LoadedInMode(*kernel, mode()));
     ASSERT_EQ(kernel->program().nodes.size(), 2u);
   }
 
@@ -307,6 +311,7 @@ class RealTrafficTest : public ::testing::Test {
   std::vector<std::unique_ptr<TcpEchoServer>> servers;
   std::vector<std::unique_ptr<UdpEchoServer>> udpServers;
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(RealTrafficTest);
 
 struct Flow {
   const char* from;
@@ -346,7 +351,7 @@ const std::vector<Flow> kSctpFlows = {
     {"x/b", "y/c", 7000, false, "cross node: c's ingress denies b"},
 };
 
-TEST_F(RealTrafficTest, IpcacheKnowsTheFixturesNodesAndPods) {
+TEST_P(RealTrafficTest, IpcacheKnowsTheFixturesNodesAndPods) {
   // The node's own address is the host, the other node a remote node, pods
   // their identities: what the programs look up for real packets.
   for (const auto& n : net->nodeNames()) {
@@ -369,7 +374,7 @@ TEST_F(RealTrafficTest, IpcacheKnowsTheFixturesNodesAndPods) {
   }
 }
 
-TEST_F(RealTrafficTest, PoliciesDecideRealConnections) {
+TEST_P(RealTrafficTest, PoliciesDecideRealConnections) {
   listenAll();
   // Without programs the fixture carries every flow: a refused flow below is
   // refused by sluice, not by a missing listener or route.
@@ -404,7 +409,7 @@ TEST_F(RealTrafficTest, PoliciesDecideRealConnections) {
   }
 }
 
-TEST_F(RealTrafficTest, SameNodeFlowMeetsBothPolicies) {
+TEST_P(RealTrafficTest, SameNodeFlowMeetsBothPolicies) {
   // Where a same-node connection is stopped says whose policy stopped it:
   // the server's to-pod when only its ingress denies, the client's from-pod
   // when only its egress denies.
@@ -430,7 +435,7 @@ TEST_F(RealTrafficTest, SameNodeFlowMeetsBothPolicies) {
   EXPECT_TRUE(servers[1]->waitForAccepted(1));  // x/b:80
 }
 
-TEST_F(RealTrafficTest, ConnectionsSurviveTwentyReattachments) {
+TEST_P(RealTrafficTest, ConnectionsSurviveTwentyReattachments) {
   listenAll();
   ASSERT_TRUE(attachAll());
   // Cross-node through a's isolated egress and c's isolated ingress, and
@@ -477,7 +482,7 @@ TEST_F(RealTrafficTest, ConnectionsSurviveTwentyReattachments) {
   EXPECT_EQ(tcp("x/a", "y/c", 80, 2000ms), TcpResult::Connected);
 }
 
-TEST_F(RealTrafficTest, AttachAndDetachInterface) {
+TEST_P(RealTrafficTest, AttachAndDetachInterface) {
   listenAll();
   ASSERT_TRUE(attachAll());
   const auto& a = net->pod(fx("x/a"));
@@ -547,7 +552,7 @@ TEST_F(RealTrafficTest, AttachAndDetachInterface) {
 // must pass the "port unreachable" a sends back for UDP to a closed port, so
 // the client is refused rather than left waiting (the same path carries
 // "fragmentation needed" for path-MTU discovery).
-TEST_F(RealTrafficTest, IcmpErrorsOfAllowedFlowsPassIsolatedHooks) {
+TEST_P(RealTrafficTest, IcmpErrorsOfAllowedFlowsPassIsolatedHooks) {
   listenAll();
   EXPECT_EQ(udp("y/c", "x/a", 5999, 1000ms), UdpResult::Refused) << "no programs yet";
   ASSERT_TRUE(attachAll());

@@ -49,6 +49,7 @@
 #include "runtime/tc_attach.h"
 #include "tests/kernel/netns_cluster.h"
 #include "tests/kernel/traffic.h"
+#include "tests/testing/datapath_modes.h"
 
 namespace sluice::kernel_testing {
 namespace {
@@ -295,7 +296,8 @@ std::string describe(const std::map<std::string, int>& counts) {
   return s.empty() ? "(none)" : s;
 }
 
-class ServicesTraffic : public ::testing::Test {
+// In both datapath modes (tests/testing/datapath_modes.h).
+class ServicesTraffic : public testing::InBothDatapathModes {
  protected:
   void SetUp() override {
     ASSERT_EQ(geteuid(), 0u) << "kernel tests must run as root (they fail instead of skipping)";
@@ -309,7 +311,8 @@ class ServicesTraffic : public ::testing::Test {
     ASSERT_TRUE(loadManifestText("services-traffic.yaml", yaml, state, diags)) << diags.render() << yaml;
     state.finalize();
     kernel = std::make_unique<runtime::KernelCluster>();
-    ASSERT_TRUE(kernel->build(state, diags)) << diags.render();
+    ASSERT_TRUE(kernel->build(state, diags, options())) << diags.render();
+    ASSERT_TRUE(testing::LoadedInMode(*kernel, mode()));
     for (const auto& p : kPods) ASSERT_TRUE(attach(p));
   }
   void TearDown() override {
@@ -351,8 +354,9 @@ class ServicesTraffic : public ::testing::Test {
     return n;
   }
 };
+SLUICE_IN_BOTH_DATAPATH_MODES(ServicesTraffic);
 
-TEST_F(ServicesTraffic, ClientReachesBackendsOnBothNodesThroughTheClusterIp) {
+TEST_P(ServicesTraffic, ClientReachesBackendsOnBothNodesThroughTheClusterIp) {
   servers.push_back(tcpListen(*net, "web1", 8080));
   servers.push_back(tcpListen(*net, "web2", 8080));
   // Each connection is new and chooses afresh; with two backends, 40
@@ -369,7 +373,7 @@ TEST_F(ServicesTraffic, ClientReachesBackendsOnBothNodesThroughTheClusterIp) {
   EXPECT_TRUE(s.stayedUp()) << s.error;
 }
 
-TEST_F(ServicesTraffic, ServiceWithoutEndpointsRefusesAtOnce) {
+TEST_P(ServicesTraffic, ServiceWithoutEndpointsRefusesAtOnce) {
   // The answer comes from the datapath (a TCP RST, an ICMP port unreachable
   // for UDP), not from a timeout: the issue asks for it within 100 ms.
   auto start = std::chrono::steady_clock::now();
@@ -381,7 +385,7 @@ TEST_F(ServicesTraffic, ServiceWithoutEndpointsRefusesAtOnce) {
   EXPECT_EQ(tcpConnect(*net, "client", "10.96.7.10", 81, 2000ms), TcpResult::Refused);
 }
 
-TEST_F(ServicesTraffic, PodReachesItselfThroughItsService) {
+TEST_P(ServicesTraffic, PodReachesItselfThroughItsService) {
   servers.push_back(tcpListen(*net, "client", 8080));
   EXPECT_EQ(tcpConnect(*net, "client", "10.96.7.12", 80, 2000ms), TcpResult::Connected);
   EXPECT_TRUE(servers[0]->waitForAccepted(1));
@@ -398,7 +402,7 @@ TEST_F(ServicesTraffic, PodReachesItselfThroughItsService) {
 // a connection to X's own address from the same port; a third, to x/trio
 // again, must be translated both ways again (it once timed out: its SYN-ACK
 // met the direct connection's entry for X's replies, without translation).
-TEST_F(ServicesTraffic, ReusedClientPortReachesTheServiceAfterAConnectionToItsBackend) {
+TEST_P(ServicesTraffic, ReusedClientPortReachesTheServiceAfterAConnectionToItsBackend) {
   startNameServers({"web1", "web2", "web3"});
   Answer first, direct, again;
   net->runInPod("client", [&] {
@@ -413,7 +417,7 @@ TEST_F(ServicesTraffic, ReusedClientPortReachesTheServiceAfterAConnectionToItsBa
                                    << "): " << again.error;
 }
 
-TEST_F(ServicesTraffic, NewConnectionsSpreadEvenlyOverThreeBackends) {
+TEST_P(ServicesTraffic, NewConnectionsSpreadEvenlyOverThreeBackends) {
   // 3,000 new connections to a service with three backends (one on the
   // client's node, two on the other): each backend must get 1,000 ± 15%.
   // With a uniform choice a backend's count is Binomial(3000, 1/3), standard
@@ -454,7 +458,7 @@ TEST_F(ServicesTraffic, NewConnectionsSpreadEvenlyOverThreeBackends) {
   for (const auto& s : nameServers) EXPECT_EQ(s->accepted(), uint64_t(counts[s->name()])) << s->name();
 }
 
-TEST_F(ServicesTraffic, ClientIpAffinityPinsEachClientToOneBackend) {
+TEST_P(ServicesTraffic, ClientIpAffinityPinsEachClientToOneBackend) {
   // x/sticky has sessionAffinity ClientIP (10800 s) over the same three
   // backends. Without affinity, 200 connections land on one backend with
   // probability 3 * 3^-200.
