@@ -114,6 +114,38 @@ TEST_F(AgentCluster, PodsThatComeAndGoAreAttachedAndDetached) {
   EXPECT_EQ(n1.status().endpoints.size(), 2u);
 }
 
+// `sluice agent --datapath generic`: the table-driven programs enforce and
+// swap like the specialized ones. Each generation's tables belong to the
+// object compiled with them, so an endpoint the agent does not recompile keeps
+// deciding by its older generation's tables while another's are new.
+TEST_F(AgentCluster, GenericDatapathEnforcesAndKeepsUnchangedEndpointsTables) {
+  write("policy.yaml", bIngress({80}));
+  // x/a may reach b on 80 and 81 only.
+  write("a-egress.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: a-egress, namespace: x}\n"
+        "spec:\n  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Egress]\n"
+        "  egress: [{to: [{podSelector: {matchLabels: {app: b}}}], ports: [{port: 80}, {port: 81}]}]\n");
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  auto c80 = tcpListen(cluster_, "c", 80);
+  agent::AgentOptions o = options("node-1");
+  o.compile.datapath = codegen::DatapathMode::Generic;
+  AgentThread& n1 = startAgent("node-1", o);
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::TimedOut) << "b's ingress denies";
+  EXPECT_EQ(connect("a", "c", 80), TcpResult::TimedOut) << "a's egress denies";
+  int64_t aFromPod = attachedProgram("a", TcHook::Ingress), bToPod = attachedProgram("b", TcHook::Egress);
+
+  write("policy.yaml", bIngress({81}));
+  ASSERT_TRUE(n1.waitForGeneration(2));
+  EXPECT_EQ(attachedProgram("a", TcHook::Ingress), aFromPod) << "a's code did not change: not recompiled";
+  EXPECT_NE(attachedProgram("b", TcHook::Egress), bToPod);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::TimedOut);
+  EXPECT_EQ(connect("a", "c", 80), TcpResult::TimedOut) << "a's first-generation tables still deny";
+}
+
 // Makes the first program of the object unloadable: its first instruction
 // reads a register nobody wrote ("R5 !read_ok").
 void breakFirstProgram(std::vector<char>& object) {
