@@ -8,7 +8,12 @@
 #include <array>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <map>
+#include <sstream>
 #include <string>
+#include <vector>
 
 namespace sluice {
 namespace {
@@ -82,6 +87,68 @@ TEST(Cli, CompileWritesTheTablesInGenericModeOnly) {
     EXPECT_FALSE(fs::exists(fs::path(other).replace_extension(".tables"))) << "specialized mode writes no tables";
   }
   EXPECT_GT(objects, 0u);
+  std::error_code ec;
+  fs::remove_all(dir, ec);
+}
+
+// The files in `dir`, by name, with their bytes.
+std::map<std::string, std::string> filesIn(const fs::path& dir) {
+  std::map<std::string, std::string> files;
+  for (const auto& e : fs::directory_iterator(dir)) {
+    std::ifstream in(e.path(), std::ios::binary);
+    files[e.path().filename().string()] = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return files;
+}
+
+// The summary rows without their time column: `node endpoints rules insns ms object`.
+std::vector<std::string> summaryRowsWithoutTimes(const std::string& out, const fs::path& dir) {
+  std::vector<std::string> rows;
+  std::istringstream lines(out);
+  for (std::string line; std::getline(lines, line);) {
+    std::istringstream f(line);
+    std::string node, endpoints, rules, insns, ms, object;
+    if (!(f >> node >> endpoints >> rules >> insns >> ms >> object)) continue;
+    if (object.rfind(dir.string(), 0) != 0) continue;
+    rows.push_back(node + " " + endpoints + " " + rules + " " + insns + " " + fs::path(object).filename().string());
+  }
+  return rows;
+}
+
+// --jobs changes how many nodes compile at once, nothing else: every object,
+// IR and tables file is byte-identical for 1 and 3 threads (3 nodes, all at
+// once) and to a node compiled alone, in both modes.
+TEST(Cli, CompileOutputDoesNotDependOnJobs) {
+  fs::path dir = fs::temp_directory_path() / ("sluice-cli-jobs-" + std::to_string(::getpid()));
+  for (std::string mode : {"specialized", "generic"}) {
+    SCOPED_TRACE(mode);
+    fs::path one = dir / (mode + "-1"), three = dir / (mode + "-3"), alone = dir / (mode + "-alone");
+    Command j1 = runSluice("compile " + kSample + " --datapath " + mode + " -o " + one.string() + " --jobs 1");
+    Command j3 = runSluice("compile " + kSample + " --datapath " + mode + " -o " + three.string() + " -j 3");
+    Command a = runSluice("compile " + kSample + " --datapath " + mode + " -o " + alone.string() +
+                          " --node node-2 -j 2");
+    ASSERT_EQ(j1.status, 0) << j1.out;
+    ASSERT_EQ(j3.status, 0) << j3.out;
+    ASSERT_EQ(a.status, 0) << a.out;
+    EXPECT_NE(j1.out.find("3 nodes in"), std::string::npos) << j1.out;
+    EXPECT_NE(j1.out.find("on 1 thread\n"), std::string::npos) << j1.out;
+    EXPECT_NE(j3.out.find("on 3 threads\n"), std::string::npos) << j3.out;
+    EXPECT_NE(a.out.find("on 1 thread\n"), std::string::npos) << "one node needs one thread: " << a.out;
+
+    auto filesOne = filesIn(one), filesThree = filesIn(three), filesAlone = filesIn(alone);
+    EXPECT_EQ(filesOne.size(), mode == "generic" ? 9u : 6u);
+    ASSERT_EQ(filesOne.size(), filesThree.size());
+    for (const auto& [name, bytes] : filesOne) {
+      EXPECT_TRUE(filesThree.count(name) && filesThree[name] == bytes) << name << " differs with -j 3";
+      if (name.rfind("node-2.", 0) == 0)
+        EXPECT_TRUE(filesAlone.count(name) && filesAlone[name] == bytes) << name << " differs compiled alone";
+    }
+    auto rows = summaryRowsWithoutTimes(j1.out, one);
+    EXPECT_EQ(rows.size(), 3u) << j1.out;
+    EXPECT_EQ(rows, summaryRowsWithoutTimes(j3.out, three)) << "the summary is in node order whatever finishes first";
+  }
+  EXPECT_EQ(runSluice("compile " + kSample + " -o " + (dir / "zero").string() + " -j 0").status, 2);
+  EXPECT_FALSE(fs::exists(dir / "zero"));
   std::error_code ec;
   fs::remove_all(dir, ec);
 }
