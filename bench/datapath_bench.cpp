@@ -61,7 +61,7 @@ struct Options {
   double compileTimeoutS = 120;
   double budgetS = 60;  // repeat a compile or a load for the median while their total stays under this
   std::string jsonPath;  // --json: also write the figures there
-  int otherPods = 0;     // --other-pods: pods on a second node, for the cluster-size axis
+  std::vector<int> otherPods{0};  // --other-pods: pods on a second node, for the cluster-size axis
   std::vector<codegen::DatapathMode> modes{codegen::DatapathMode::Specialized};
 };
 
@@ -256,6 +256,7 @@ CompileOutcome compileInChild(const ir::Program& program, const ir::NodeProgram&
 
 struct SizeResult {
   int rules = 0;
+  int otherPods = 0;  // pods on n2; the cluster has kEndpoints + otherPods
   codegen::DatapathMode mode = codegen::DatapathMode::Specialized;
   bool compileTimedOut = false;
   std::vector<double> compileMs, loadMs;
@@ -271,6 +272,13 @@ runtime::PacketSpec spec(const std::string& from, uint16_t sport, uint16_t dport
 }
 
 std::string firstLine(const std::string& s) { return s.substr(0, s.find('\n')); }
+
+size_t clusterPods(const SizeResult& r) { return kEndpoints + size_t(r.otherPods); }
+
+// "rules=100 pods=1037 specialized": names one measurement in progress lines and notes.
+std::string tagOf(const SizeResult& r) {
+  return fmt::format("rules={} pods={} {}", r.rules, clusterPods(r), codegen::datapathModeName(r.mode));
+}
 
 // One size in one codegen mode, compiled, loaded and probed, then measured
 // run by run: with several modes, their runs interleave, so that whatever
@@ -289,15 +297,17 @@ struct Measurement {
 
 // Compiles, loads and checks the probes of one size. Returns false when
 // nothing can be measured (the reason is in `res.notes`).
-bool prepareSize(int rules, codegen::DatapathMode mode, const Options& opt, const std::string& pinRoot,
+bool prepareSize(int rules, int otherPods, codegen::DatapathMode mode, const Options& opt, const std::string& pinRoot,
                  Measurement& out) {
   SizeResult& res = out.res;
   runtime::LoadedNode& node = out.node;
   res.rules = rules;
+  res.otherPods = otherPods;
   res.mode = mode;
-  const char* modeName = codegen::datapathModeName(mode);
+  const std::string tag = tagOf(res);
+  const std::string pinDir = fmt::format("{}/r{}-p{}-{}", pinRoot, rules, otherPods, codegen::datapathModeName(mode));
   Diagnostics diags;
-  ir::Program program = lowerCluster(rules, opt.otherPods, diags);
+  ir::Program program = lowerCluster(rules, otherPods, diags);
   if (diags.hasErrors()) {
     res.notes.push_back("the generated cluster did not load: " + firstLine(diags.render(false)));
     std::fprintf(stderr, "%s\n", diags.render(false).c_str());
@@ -313,7 +323,7 @@ bool prepareSize(int rules, codegen::DatapathMode mode, const Options& opt, cons
   const std::string toPod = codegen::programName(*np, *ep, ir::Direction::Ingress);
   const std::string fromPod = codegen::programName(*np, *ep, ir::Direction::Egress);
 
-  std::fprintf(stderr, "rules=%d %s: compiling node n1 (%zu endpoints)...\n", rules, modeName, np->endpoints.size());
+  std::fprintf(stderr, "%s: compiling node n1 (%zu endpoints)...\n", tag.c_str(), np->endpoints.size());
   CompileOutcome c = compileInChild(program, *np, opt, mode);
   res.compileMs = c.ms;
   if (c.timedOut) {
@@ -330,18 +340,18 @@ bool prepareSize(int rules, codegen::DatapathMode mode, const Options& opt, cons
     if (p.name == toPod) res.insTo = p.instructions;
     if (p.name == fromPod) res.insFrom = p.instructions;
   }
-  std::fprintf(stderr, "rules=%d: compiled in %.0f ms (%zu samples); loading...\n", rules, median(res.compileMs),
+  std::fprintf(stderr, "%s: compiled in %.0f ms (%zu samples); loading...\n", tag.c_str(), median(res.compileMs),
                res.compileMs.size());
 
   // The node measured on; then more loads of the same object, for the median.
   std::string error;
   auto t0 = Clock::now();
-  bool loaded = node.load(c.compiled, *np, fmt::format("{}/r{}-{}", pinRoot, rules, modeName), error);
+  bool loaded = node.load(c.compiled, *np, pinDir, error);
   res.loadMs.push_back(msSince(t0));
   if (!loaded) {
     std::string line;
     size_t cut = error.size() > 1500 ? error.size() - 1500 : 0;
-    std::fprintf(stderr, "rules=%d: load failed:\n%s\n", rules, error.substr(cut).c_str());
+    std::fprintf(stderr, "%s: load failed:\n%s\n", tag.c_str(), error.substr(cut).c_str());
     // "program P was refused" and the verifier's last words before its "processed N insns" line.
     std::string refused, last;
     for (std::istringstream in(error); std::getline(in, line);) {
@@ -357,7 +367,7 @@ bool prepareSize(int rules, codegen::DatapathMode mode, const Options& opt, cons
     runtime::LoadedNode again;
     std::string e;
     t0 = Clock::now();
-    bool ok = again.load(c.compiled, *np, fmt::format("{}/r{}-{}-{}", pinRoot, rules, modeName, res.loadMs.size()), e);
+    bool ok = again.load(c.compiled, *np, fmt::format("{}-{}", pinDir, res.loadMs.size()), e);
     double ms = msSince(t0);
     again.unpinMaps();
     if (!ok) break;
@@ -430,7 +440,7 @@ bool measureRun(Measurement& m, const Options& opt, int emptyFd, int run) {
     for (uint32_t i = 0; i < opt.newFlows && bad.empty(); ++i) sum += probe(prog, packet(i), 1, want, what);
     return sum / opt.newFlows;
   };
-  std::fprintf(stderr, "rules=%d %s: run %d/%d\n", res.rules, codegen::datapathModeName(res.mode), run + 1, opt.runs);
+  std::fprintf(stderr, "%s: run %d/%d\n", tagOf(res).c_str(), run + 1, opt.runs);
   clearCt(m.ctFd);
   double e = probe(emptyFd, m.emptyPkt, opt.repeat, 0, "empty program");
   // Established: the SYN tracks the flow, then the same tuple again and again.
@@ -467,9 +477,11 @@ void printModeComparison(const std::vector<SizeResult>& results) {
   for (const SizeResult& s : results) {
     if (s.mode != codegen::DatapathMode::Specialized || !s.measured) continue;
     for (const SizeResult& g : results) {
-      if (g.mode != codegen::DatapathMode::Generic || g.rules != s.rules || !g.measured) continue;
-      rows += fmt::format("| {} | {:.1f} / {:.1f} | {:.2f}× | {:.0f} / {:.0f} | {:.2f}× | {:.0f} / {:.0f} |\n",
-                          s.rules, median(s.allowed1), median(g.allowed1), median(g.rAllowed) / median(s.rAllowed),
+      if (g.mode != codegen::DatapathMode::Generic || g.rules != s.rules || g.otherPods != s.otherPods ||
+          !g.measured)
+        continue;
+      rows += fmt::format("| {} | {} | {:.1f} / {:.1f} | {:.2f}× | {:.0f} / {:.0f} | {:.2f}× | {:.0f} / {:.0f} |\n",
+                          s.rules, clusterPods(s), median(s.allowed1), median(g.allowed1), median(g.rAllowed) / median(s.rAllowed),
                           median(s.den), median(g.den), median(g.rDen) / median(s.rDen), median(s.est),
                           median(g.est));
     }
@@ -477,9 +489,9 @@ void printModeComparison(const std::vector<SizeResult>& results) {
   if (rows.empty()) return;
   std::printf(
       "\n### Specialized vs generic (same process, runs interleaved)\n\n"
-      "| rules | new allowed ns, repeat=1: specialized / generic | generic ÷ specialized (× empty) | new denied ns: "
+      "| rules | pods | new allowed ns, repeat=1: specialized / generic | generic ÷ specialized (× empty) | new denied ns: "
       "specialized / generic | generic ÷ specialized (× empty) | established ns: specialized / generic |\n"
-      "|---:|---:|---:|---:|---:|---:|\n%s"
+      "|---:|---:|---:|---:|---:|---:|---:|\n%s"
       "\n- generic ÷ specialized divides the medians of each mode's ratio to the empty program measured in "
       "its own runs (the runs of the two modes alternate). The established path is the same code in both "
       "modes.\n",
@@ -497,13 +509,13 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
   std::printf("## sluice_bench: x/target's to-pod program (its ingress policy), medians of %d runs\n\n", opt.runs);
   std::printf("Command: `%s`  \n", command.c_str());
   std::printf("Kernel %s, %ld CPUs; BPF_PROG_TEST_RUN repeat %u; new allowed flows: %u distinct packets per run; "
-              "cluster: %zu pods on n1, %d on n2.\n\n",
-              u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.repeat, opt.newFlows, kEndpoints, opt.otherPods);
+              "cluster: %zu pods on n1, the rest (pods − %zu) on n2.\n\n",
+              u.release, ::sysconf(_SC_NPROCESSORS_ONLN), opt.repeat, opt.newFlows, kEndpoints, kEndpoints);
   std::printf(
-      "| rules | datapath | compile ms (node) | BPF insns to-pod / from-pod | verifier-processed to-pod / from-pod | load ms "
+      "| rules | pods | datapath | compile ms (node) | BPF insns to-pod / from-pod | verifier-processed to-pod / from-pod | load ms "
       "(node) | empty ns | established ns (× empty) | new denied ns (× empty) | repeat=1: empty / new denied ns | "
       "new allowed ns, repeat=1 (× empty repeat=1) |\n");
-  std::printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
+  std::printf("|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n");
   const std::string none = "—";
   for (const SizeResult& r : results) {
     std::string compile = r.compileTimedOut ? fmt::format("> {:.0f} s (stopped)", opt.compileTimeoutS)
@@ -521,7 +533,7 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
       e1 = fmt::format("{:.1f} / {:.1f}", median(r.empty1), median(r.denied1));
       al = fmt::format("{:.1f} ({:.2f}×)", median(r.allowed1), median(r.rAllowed));
     }
-    std::printf("| %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.rules,
+    std::printf("| %d | %zu | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |\n", r.rules, clusterPods(r),
                 codegen::datapathModeName(r.mode), compile.c_str(), ins.c_str(),
                 ver.c_str(), load.c_str(), e.c_str(), est.c_str(), den.c_str(), e1.c_str(), al.c_str());
   }
@@ -544,7 +556,7 @@ void printTable(const std::vector<SizeResult>& results, const Options& opt, cons
       kEndpoints, opt.budgetS);
   for (const SizeResult& r : results)
     for (const auto& n : r.notes)
-      std::printf("- rules=%d %s: %s\n", r.rules, codegen::datapathModeName(r.mode), n.c_str());
+      std::printf("- %s: %s\n", tagOf(r).c_str(), n.c_str());
   printModeComparison(results);
 }
 
@@ -553,6 +565,7 @@ nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt
   nlohmann::json sizes = nlohmann::json::array();
   for (const SizeResult& r : results) {
     nlohmann::json j = {{"rules", r.rules},
+                        {"pods", clusterPods(r)},
                         {"datapath", codegen::datapathModeName(r.mode)},
                         {"measured", r.measured},
                         {"compile_timed_out", r.compileTimedOut},
@@ -572,14 +585,14 @@ nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt
     sizes.push_back(j);
   }
   return {{"runs", opt.runs}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows},
-          {"pods", kEndpoints + size_t(opt.otherPods)}, {"sizes", sizes}};
+          {"sizes", sizes}};
 }
 
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
     "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--repeat N] [--new-flows N]\n"
-    "                    [--compile-timeout SEC] [--other-pods N] [--json FILE]\n"
+    "                    [--compile-timeout SEC] [--other-pods LIST] [--json FILE]\n"
     "\n"
     "Measures x/target's to-pod program for endpoint policies of each size (root needed):\n"
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
@@ -594,8 +607,9 @@ const char* kUsage =
     "  --repeat N            BPF_PROG_TEST_RUN repeat (default 1000000; the issue asks >= 100000)\n"
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
     "  --compile-timeout SEC stop a size whose compile takes longer, report it, go on (default 120; 0: never)\n"
-    "  --other-pods N        N more pods on a second node (default 0): the cluster-size axis; n1's code is\n"
-    "                        the same, its IP cache holds every pod (at most 400000)\n"
+    "  --other-pods LIST     pod counts on a second node, comma-separated (default 0): the cluster-size axis;\n"
+    "                        n1's code is the same, its IP cache holds every pod (each at most 400000); the\n"
+    "                        sizes of one rule count are loaded together and their runs interleave\n"
     "  --json FILE           also write the figures as JSON (for tools/bench-report)\n"
     "  -h, --help            this text\n";
 
@@ -631,7 +645,11 @@ int run(int argc, char** argv) {
     } else if (a == "--new-flows") {
       ok = parseNumber(value, opt.newFlows, 1u, 190000u);
     } else if (a == "--other-pods") {
-      ok = parseNumber(value, opt.otherPods, 0, 400000);
+      opt.otherPods.clear();
+      std::istringstream in(value);
+      for (std::string item; ok && std::getline(in, item, ',');)
+        ok = parseNumber(item, opt.otherPods.emplace_back(), 0, 400000);
+      ok = ok && !opt.otherPods.empty();
     } else if (a == "--json") {
       opt.jsonPath = value;
     } else if (a == "--compile-timeout") {
@@ -672,19 +690,20 @@ int run(int argc, char** argv) {
   std::vector<SizeResult> results;
   bool any = false;
   for (int rules : opt.rules) {
-    // Every mode compiled and loaded first, then their runs interleaved.
+    // Every cluster size and mode compiled and loaded first, then their runs interleaved.
     std::vector<std::unique_ptr<Measurement>> size;
-    for (codegen::DatapathMode mode : opt.modes) {
-      size.push_back(std::make_unique<Measurement>());
-      prepareSize(rules, mode, opt, pinRoot, *size.back());
-    }
+    for (int otherPods : opt.otherPods)
+      for (codegen::DatapathMode mode : opt.modes) {
+        size.push_back(std::make_unique<Measurement>());
+        prepareSize(rules, otherPods, mode, opt, pinRoot, *size.back());
+      }
     for (int run = 0; run < opt.runs; ++run)
       for (auto& m : size)
         if (m->ready) measureRun(*m, opt, emptyFd, run);
     for (auto& m : size) {
       any |= m->res.measured;
       for (const auto& n : m->res.notes)
-        std::fprintf(stderr, "rules=%d %s: %s\n", rules, codegen::datapathModeName(m->res.mode), n.c_str());
+        std::fprintf(stderr, "%s: %s\n", tagOf(m->res).c_str(), n.c_str());
       results.push_back(std::move(m->res));
     }
   }
