@@ -39,14 +39,18 @@ def main():
             fail("no report.md")
         text = report.read_text()
         for heading in ("# sluice benchmark report", "## Goals (issue 7)", "## Compile at scale",
-                        "## Where the time goes", "## Datapath", "## Services"):
+                        "## Where the time goes", "## Datapath", "## Per-packet cost against cluster size", "## Services"):
             if heading not in text:
                 fail(f"report.md lacks the section '{heading}'")
         if "FAILED" in text or "**failed**" in text:
             fail("report.md says a bench failed:\n" + text)
-        for row in ("| Compile every node of 10,000 pods", "| Established-flow packet"):
+        for row in ("| Compile every node of 10,000 pods", "| Established-flow packet", "| … and from 100 to 100,000 pods"):
             if row not in text:
                 fail(f"the goals table lacks the row '{row}'")
+        # The tiny size measures two cluster sizes (100 and 1,000 pods): the pods goal has a figure and a verdict.
+        if not re.search(r"^\| … and from 100 to 100,000 pods \| × empty, max/min over 100–1,000 pods: .*\| \*\*(met|missed)",
+                         text, re.M):
+            fail("the pods goal has no measured figure:\n" + "\n".join(l for l in text.splitlines() if "pods" in l))
         # Tables: a header line followed by a |---| rule, at least one per bench section.
         tables = re.findall(r"^\|.*\|\n\|[-:|]+\|\n(?:\|.*\|\n)+", text, re.M)
         if len(tables) < 6:

@@ -336,11 +336,7 @@ def goals_section(records):
         rows.append(["Per-packet cost flat (within 10 %) from 10 to 30,000 services",
                      f"needs two sizes; sluice_svc_bench: {failure_note(sv) if not ok(sv) else 'one size only'}",
                      "not measured"])
-    if len(est) >= 2:
-        spread = max(s["established_ns"] for s in est) / min(s["established_ns"] for s in est)
-        rows.append(["… and from 100 to 100,000 pods",
-                     f"not measured against pods; against policy size instead: established max/min {spread:.2f} over "
-                     f"{est[0]['rules']:,}–{est[-1]['rules']:,} rules (sluice_bench)", "not measured (pods)"])
+    rows.append(pods_goal_row(record(records, "pods")))
     cells = [c for c in (kp["data"]["cells"] if ok(kp) else []) if c.get("measured") and c.get("service_median_us")]
     ipt = sorted((c for c in cells if c["mode"] == "iptables-legacy"), key=lambda c: c["services"])
     slc = sorted((c for c in cells if c["mode"] == "sluice"), key=lambda c: c["services"])
@@ -362,6 +358,60 @@ def goals_section(records):
 
 
 # ---- the other benches -----------------------------------------------------------------
+
+# The per-packet kinds measured against cluster size: (name, ratio key, ns key, the empty program's ns key).
+POD_KINDS = [("established", "established_x_empty", "established_ns", "empty_ns"),
+             ("new denied", "new_denied_x_empty", "new_denied_ns", "empty_ns"),
+             ("new allowed (repeat=1)", "new_allowed_x_empty_repeat1", "new_allowed_repeat1_ns", "empty_repeat1_ns")]
+
+
+def pod_sizes(r):
+    return sorted((s for s in (r["data"]["sizes"] if ok(r) else []) if s.get("measured")), key=lambda s: s["pods"])
+
+
+def pods_goal_row(r):
+    goal = "… and from 100 to 100,000 pods"
+    pts = pod_sizes(r)
+    if len(pts) < 2:
+        return [goal, f"needs two cluster sizes; sluice_bench --other-pods: "
+                      f"{failure_note(r) if not ok(r) else 'one size only'}", "not measured"]
+    spreads = [(name, max(s[key] for s in pts) / min(s[key] for s in pts)) for name, key, _, _ in POD_KINDS]
+    worst = max(v for _, v in spreads)
+    return [goal, "× empty, max/min over " + f"{pts[0]['pods']:,}–{pts[-1]['pods']:,} pods: "
+            + ", ".join(f"{name} {v:.2f}" for name, v in spreads) + " (sluice_bench --other-pods, runs interleaved)",
+            verdict(worst, 1.10)]
+
+
+def pods_section(records, charts):
+    r = record(records, "pods")
+    md = ["## Per-packet cost against cluster size (pods)\n"]
+    if r is None:
+        return ""
+    if not ok(r):
+        return md[0] + f"\n{failure_note(r)}.\n"
+    d = r["data"]
+    md.append(f"`{r['command']}`: the same 37-endpoint node n1 and x/target's policy, with the other pods on a second "
+              f"node: n1's programs are the same code at every size, only its IP cache (one entry per pod) grows. "
+              f"The sizes are loaded together and their runs interleave; medians of {d['runs']} runs "
+              f"(repeat {d['repeat']:,}), ratios to an empty tc program taken within each run.\n")
+    rows = []
+    for s in sorted(d["sizes"], key=lambda s: s["pods"]):
+        m = s.get("measured")
+        rows.append([f"{s['pods']:,}", mode_of(s), num(s.get("load_ms")), num(s.get("empty_ns")) if m else "—"]
+                    + [f"{num(s[ns])} ({s[key]:.2f}×)" if m else "—" for _, key, ns, _ in POD_KINDS])
+    md.append(table(["pods in the cluster", "datapath", "load ms (node)", "empty ns"]
+                    + [f"{name} ns (× empty)" for name, _, _, _ in POD_KINDS], rows))
+    for s in d["sizes"]:
+        for n in s.get("notes") or []:
+            md.append(f"- {s['pods']:,} pods ({mode_of(s)}): {n}\n")
+    pts = pod_sizes(r)
+    charts["datapath-vs-pods.svg"] = line_chart(
+        "ns per packet ÷ empty tc program vs pods in the cluster", "pods in the cluster", "× empty (median)",
+        [(name, [(s["pods"], s[key]) for s in pts]) for name, key, _, _ in POD_KINDS],
+        log_x=True, log_y=True)
+    md.append("![ns per packet vs pods](datapath-vs-pods.svg)\n")
+    return "\n".join(md)
+
 
 def mode_of(size):
     """A sluice_bench size's datapath mode (older JSON has none: specialized)."""
@@ -495,6 +545,7 @@ def write_report(out, meta, records):
     m = meta["machine"]
     charts = {}
     body = [compile_section(records, charts), where_time_goes(records), datapath_section(records, charts),
+            pods_section(records, charts),
             services_section(records, charts), kubeproxy_section(records, charts), agent_section(records)]
     la0, la1 = m.get("loadavg_start", (0, 0, 0)), m.get("loadavg_end", (0, 0, 0))
     head = [
@@ -506,8 +557,10 @@ def write_report(out, meta, records):
         + ("**other jobs were running on this machine**, so absolute times are noisy (and slower than on an idle "
            "machine); ratios taken within one run (× empty, × floor) are the figures to compare."
            if max(la0[0], la1[0]) > 0.5 * (m["cpus"] or 1) else "the machine was mostly idle.") + "\n",
-        *[f"Bench **{r['bench']}** re-run later, its figures replacing that run's: `{r['command']}`, {r['started']}, "
-          f"commit `{r['commit'][:12]}` ({r['commit_subject']}).\n" for r in meta.get("reruns", [])],
+        *[f"Bench **{r['bench']}** run later, on its own (its figures replace any of that run's): `{r['command']}`, {r['started']}, "
+          f"commit `{r['commit'][:12]}` ({r['commit_subject']})"
+          + (f", load average {r['loadavg_start']:.1f} at its start" if "loadavg_start" in r else "") + ".\n"
+          for r in meta.get("reruns", [])],
         "Each bench's own output (Markdown tables with its method notes), its JSON and its progress log are in "
         "[data/](data/). Re-run with the command above; `tools/bench-report --help` lists the sizes.\n",
         "| bench | command | took | status |\n|---|---|---:|---|\n" + "".join(
