@@ -281,8 +281,8 @@ std::string tagOf(const SizeResult& r) {
 }
 
 // One size in one codegen mode, compiled, loaded and probed, then measured
-// run by run: with several modes, their runs interleave, so that whatever
-// else the machine does meanwhile weighs on every mode alike.
+// run by run: the runs of all sizes and modes interleave, so that whatever
+// else the machine does meanwhile weighs on each alike.
 struct Measurement {
   SizeResult res;
   runtime::LoadedNode node;
@@ -598,7 +598,8 @@ const char* kUsage =
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
     "allowed flow, each against an empty tc program measured in the same run; compile time\n"
     "per node; BPF instructions and verifier-processed instructions; load time. Prints a\n"
-    "Markdown table (medians) on stdout, progress on stderr.\n"
+    "Markdown table (medians) on stdout, progress on stderr. Every size (rules, pods, mode) is\n"
+    "compiled and loaded first; then the runs go round all of them, so they share the machine's noise.\n"
     "\n"
     "  --rules LIST          ingress rule counts, comma-separated (default 10,100,1000,10000; at most 55000)\n"
     "  --datapath LIST       codegen modes, comma-separated: specialized, generic (default specialized);\n"
@@ -608,8 +609,7 @@ const char* kUsage =
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
     "  --compile-timeout SEC stop a size whose compile takes longer, report it, go on (default 120; 0: never)\n"
     "  --other-pods LIST     pod counts on a second node, comma-separated (default 0): the cluster-size axis;\n"
-    "                        n1's code is the same, its IP cache holds every pod (each at most 400000); the\n"
-    "                        sizes of one rule count are loaded together and their runs interleave\n"
+    "                        n1's code is the same, its IP cache holds every pod (each at most 400000)\n"
     "  --json FILE           also write the figures as JSON (for tools/bench-report)\n"
     "  -h, --help            this text\n";
 
@@ -689,23 +689,22 @@ int run(int argc, char** argv) {
     codegen::compileNode(small, *np, {}, warmup);
   std::vector<SizeResult> results;
   bool any = false;
-  for (int rules : opt.rules) {
-    // Every cluster size and mode compiled and loaded first, then their runs interleaved.
-    std::vector<std::unique_ptr<Measurement>> size;
+  // Every rule count, cluster size and mode compiled and loaded first, then their runs interleaved: whatever
+  // else the machine does meanwhile weighs on all of them alike, not on whichever size ran at that moment.
+  std::vector<std::unique_ptr<Measurement>> all;
+  for (int rules : opt.rules)
     for (int otherPods : opt.otherPods)
       for (codegen::DatapathMode mode : opt.modes) {
-        size.push_back(std::make_unique<Measurement>());
-        prepareSize(rules, otherPods, mode, opt, pinRoot, *size.back());
+        all.push_back(std::make_unique<Measurement>());
+        prepareSize(rules, otherPods, mode, opt, pinRoot, *all.back());
       }
-    for (int run = 0; run < opt.runs; ++run)
-      for (auto& m : size)
-        if (m->ready) measureRun(*m, opt, emptyFd, run);
-    for (auto& m : size) {
-      any |= m->res.measured;
-      for (const auto& n : m->res.notes)
-        std::fprintf(stderr, "%s: %s\n", tagOf(m->res).c_str(), n.c_str());
-      results.push_back(std::move(m->res));
-    }
+  for (int run = 0; run < opt.runs; ++run)
+    for (auto& m : all)
+      if (m->ready) measureRun(*m, opt, emptyFd, run);
+  for (auto& m : all) {
+    any |= m->res.measured;
+    for (const auto& n : m->res.notes) std::fprintf(stderr, "%s: %s\n", tagOf(m->res).c_str(), n.c_str());
+    results.push_back(std::move(m->res));
   }
   std::error_code ec;
   std::filesystem::remove_all(pinRoot, ec);
