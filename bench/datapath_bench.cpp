@@ -56,6 +56,7 @@ namespace {
 struct Options {
   std::vector<int> rules{10, 100, 1000, 10000};
   int runs = 7;
+  int instances = 1;  // --instances: loads of each size, the runs taken on each in turn
   uint32_t repeat = 1000000;   // BPF_PROG_TEST_RUN repeat for established, denied, empty
   uint32_t newFlows = 100000;  // distinct packets (repeat=1 each) for "new allowed"
   double compileTimeoutS = 120;
@@ -498,6 +499,19 @@ void printModeComparison(const std::vector<SizeResult>& results) {
       rows.c_str());
 }
 
+// Adds another loaded instance's samples of the same size to `into`.
+void mergeSamples(SizeResult& into, SizeResult& from) {
+  for (auto [a, b] : {std::pair{&into.compileMs, &from.compileMs}, {&into.loadMs, &from.loadMs}, {&into.empty, &from.empty},
+                      {&into.est, &from.est}, {&into.den, &from.den}, {&into.empty1, &from.empty1},
+                      {&into.denied1, &from.denied1}, {&into.allowed1, &from.allowed1}, {&into.rEst, &from.rEst},
+                      {&into.rDen, &from.rDen}, {&into.rAllowed, &from.rAllowed}})
+    a->insert(a->end(), b->begin(), b->end());
+  into.measured = into.measured || from.measured;
+  into.compileTimedOut = into.compileTimedOut || from.compileTimedOut;
+  for (auto& n : from.notes)
+    if (std::find(into.notes.begin(), into.notes.end(), n) == into.notes.end()) into.notes.push_back(n);
+}
+
 // "1234", or "1234 (n=2)" when fewer samples than runs were taken.
 std::string withCount(const std::vector<double>& v, int runs) {
   return fmt::format("{:.0f}{}", median(v), v.size() < size_t(runs) ? fmt::format(" (n={})", v.size()) : "");
@@ -506,7 +520,9 @@ std::string withCount(const std::vector<double>& v, int runs) {
 void printTable(const std::vector<SizeResult>& results, const Options& opt, const std::string& command) {
   utsname u{};
   ::uname(&u);
-  std::printf("## sluice_bench: x/target's to-pod program (its ingress policy), medians of %d runs\n\n", opt.runs);
+  std::printf("## sluice_bench: x/target's to-pod program (its ingress policy), medians of %d runs on each of %d "
+              "loaded instance%s\n\n",
+              opt.runs, opt.instances, opt.instances == 1 ? "" : "s");
   std::printf("Command: `%s`  \n", command.c_str());
   std::printf("Kernel %s, %ld CPUs; BPF_PROG_TEST_RUN repeat %u; new allowed flows: %u distinct packets per run; "
               "cluster: %zu pods on n1, the rest (pods − %zu) on n2.\n\n",
@@ -584,15 +600,16 @@ nlohmann::json toJson(const std::vector<SizeResult>& results, const Options& opt
     }
     sizes.push_back(j);
   }
-  return {{"runs", opt.runs}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows},
+  return {{"runs", opt.runs}, {"instances", opt.instances}, {"repeat", opt.repeat}, {"new_flows", opt.newFlows},
           {"sizes", sizes}};
 }
 
 // ---- command line ----------------------------------------------------------------
 
 const char* kUsage =
-    "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--repeat N] [--new-flows N]\n"
-    "                    [--compile-timeout SEC] [--other-pods LIST] [--json FILE]\n"
+    "Usage: sluice_bench [--rules LIST] [--datapath LIST] [--runs N] [--instances N]\n"
+    "                    [--repeat N] [--new-flows N] [--compile-timeout SEC] [--other-pods LIST]\n"
+    "                    [--json FILE]\n"
     "\n"
     "Measures x/target's to-pod program for endpoint policies of each size (root needed):\n"
     "ns per packet (BPF_PROG_TEST_RUN) for an established flow, a new denied flow and a new\n"
@@ -605,6 +622,8 @@ const char* kUsage =
     "  --datapath LIST       codegen modes, comma-separated: specialized, generic (default specialized);\n"
     "                        with both, each size is measured in each and a comparison table follows\n"
     "  --runs N              runs per size; figures are medians (default 7)\n"
+    "  --instances N         load each size N times and take the runs on each (default 1): the place the\n"
+    "                        kernel gives a program and its maps moves its cost by a few ns\n"
     "  --repeat N            BPF_PROG_TEST_RUN repeat (default 1000000; the issue asks >= 100000)\n"
     "  --new-flows N         distinct packets, one run each, for a new allowed flow (default 100000)\n"
     "  --compile-timeout SEC stop a size whose compile takes longer, report it, go on (default 120; 0: never)\n"
@@ -640,6 +659,8 @@ int run(int argc, char** argv) {
       ok = ok && !opt.modes.empty();
     } else if (a == "--runs") {
       ok = parseNumber(value, opt.runs, 1, 1000);
+    } else if (a == "--instances") {
+      ok = parseNumber(value, opt.instances, 1, 20);
     } else if (a == "--repeat") {
       ok = parseNumber(value, opt.repeat, 1u, 100000000u);
     } else if (a == "--new-flows") {
@@ -689,22 +710,30 @@ int run(int argc, char** argv) {
     codegen::compileNode(small, *np, {}, warmup);
   std::vector<SizeResult> results;
   bool any = false;
-  // Every rule count, cluster size and mode compiled and loaded first, then their runs interleaved: whatever
-  // else the machine does meanwhile weighs on all of them alike, not on whichever size ran at that moment.
+  // Every rule count, cluster size and mode compiled and loaded first (`instances` times each: where the JIT
+  // and the kernel place a program and its maps moves its cost by a few ns, so one load is one sample of that),
+  // then their runs interleaved: whatever else the machine does meanwhile weighs on all of them alike.
+  Options timedOnce = opt;  // the extra instances: their compile and load timed once, not `runs` times
+  timedOnce.runs = 1;
   std::vector<std::unique_ptr<Measurement>> all;
   for (int rules : opt.rules)
     for (int otherPods : opt.otherPods)
-      for (codegen::DatapathMode mode : opt.modes) {
-        all.push_back(std::make_unique<Measurement>());
-        prepareSize(rules, otherPods, mode, opt, pinRoot, *all.back());
-      }
+      for (codegen::DatapathMode mode : opt.modes)
+        for (int k = 0; k < opt.instances; ++k) {
+          all.push_back(std::make_unique<Measurement>());
+          prepareSize(rules, otherPods, mode, k == 0 ? opt : timedOnce, fmt::format("{}/i{}", pinRoot, k),
+                      *all.back());
+        }
   for (int run = 0; run < opt.runs; ++run)
     for (auto& m : all)
       if (m->ready) measureRun(*m, opt, emptyFd, run);
-  for (auto& m : all) {
-    any |= m->res.measured;
-    for (const auto& n : m->res.notes) std::fprintf(stderr, "%s: %s\n", tagOf(m->res).c_str(), n.c_str());
-    results.push_back(std::move(m->res));
+  // One result per size: its instances' samples together.
+  for (size_t i = 0; i < all.size(); i += size_t(opt.instances)) {
+    SizeResult merged = std::move(all[i]->res);
+    for (int k = 1; k < opt.instances; ++k) mergeSamples(merged, all[i + k]->res);
+    any |= merged.measured;
+    for (const auto& n : merged.notes) std::fprintf(stderr, "%s: %s\n", tagOf(merged).c_str(), n.c_str());
+    results.push_back(std::move(merged));
   }
   std::error_code ec;
   std::filesystem::remove_all(pinRoot, ec);

@@ -368,6 +368,12 @@ POD_KINDS = [("established", "established_x_empty", "established_ns", "empty_ns"
              ("new allowed (repeat=1)", "new_allowed_x_empty_repeat1", "new_allowed_repeat1_ns", "empty_repeat1_ns")]
 
 
+def runs_text(d):
+    """sluice_bench's sample count: runs, on each of several loaded instances when it had them."""
+    k = d.get("instances", 1)
+    return f"{d['runs']} runs" + (f" on each of {k} loads of each size" if k > 1 else "")
+
+
 def pod_sizes(r):
     return sorted((s for s in (r["data"]["sizes"] if ok(r) else []) if s.get("measured")), key=lambda s: s["pods"])
 
@@ -395,7 +401,7 @@ def pods_section(records, charts):
     d = r["data"]
     md.append(f"`{r['command']}`: the same 37-endpoint node n1 and x/target's policy, with the other pods on a second "
               f"node: n1's programs are the same code at every size, only its IP cache (one entry per pod) grows. "
-              f"The sizes are loaded together and their runs interleave; medians of {d['runs']} runs "
+              f"The sizes are loaded together and their runs interleave; medians of {runs_text(d)} "
               f"(repeat {d['repeat']:,}), ratios to an empty tc program taken within each run.\n")
     rows = []
     for s in sorted(d["sizes"], key=lambda s: s["pods"]):
@@ -428,7 +434,7 @@ def datapath_section(records, charts):
         return md[0] + f"\n{failure_note(r)}.\n"
     d = r["data"]
     md.append(f"`{r['command']}`: x/target's to-pod program in a node of 37 endpoints, BPF_PROG_TEST_RUN, ratios to "
-              f"an empty tc program taken within each run; medians of {d['runs']} runs (repeat {d['repeat']:,}).\n")
+              f"an empty tc program taken within each run; medians of {runs_text(d)} (repeat {d['repeat']:,}).\n")
     rows = []
     for s in d["sizes"]:
         m = s.get("measured")
@@ -463,7 +469,7 @@ def services_section(records, charts):
         return md[0] + f"\n{failure_note(r)}.\n"
     d = r["data"]
     md.append(f"`{r['command']}`: repeat=1 figures (each packet a new connection run once) against the empty "
-              f"program measured the same way; medians of {d['runs']} runs.\n")
+              f"program measured the same way; medians of {runs_text(d)}.\n")
     rows = []
     for s in d["sizes"]:
         if not s.get("measured"):
