@@ -17,6 +17,7 @@
 #include "frontend/manifest_loader.h"
 #include "ir/lower.h"
 #include "runtime/loader.h"
+#include "tests/testing/command.h"
 #include "tests/testing/datapath_modes.h"
 
 namespace sluice {
@@ -24,16 +25,11 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Runs a shell command, returns its exit status and output.
+// Runs a shell command, returns its exit status and output (errors included).
 int run(const std::string& command, std::string& output) {
-  output.clear();
-  FILE* p = popen((command + " 2>&1").c_str(), "r");
-  if (!p) return -1;
-  std::array<char, 4096> buf;
-  size_t n;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) output.append(buf.data(), n);
-  int status = pclose(p);
-  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  testing::CommandResult r = testing::runCommand(command + " 2>&1");
+  output = std::move(r.out);
+  return r.status;
 }
 
 struct Compiled {

@@ -22,6 +22,7 @@
 #include "codegen/codegen.h"
 #include "codegen/datapath/sluice_abi.h"
 #include "tests/datapath/datapath_util.h"
+#include "tests/testing/command.h"
 #include "tests/testing/manifests.h"
 
 namespace sluice::datapath_test {
@@ -443,14 +444,9 @@ TEST_P(NodePortCli, TraceSaysRejectForAFrontendWithoutEndpoints) {
   auto run = [&](const std::string& to) {
     std::string line = std::string(SLUICE_BIN) + " trace " + file + " --from " + kClient + " --to " + to +
                        " --output json --datapath " + modeName();
-    std::string text;
-    FILE* p = ::popen(line.c_str(), "r");
-    if (!p) return nlohmann::json();
-    std::array<char, 4096> buf;
-    for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) text.append(buf.data(), n);
-    int status = ::pclose(p);
-    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << line << "\n" << text;
-    return nlohmann::json::parse(text, nullptr, false);
+    testing::CommandResult r = testing::runCommand(line);
+    EXPECT_EQ(r.status, 0) << line << "\n" << r.out;
+    return nlohmann::json::parse(r.out, nullptr, false);
   };
   nlohmann::json rejected = run(std::string(kN1) + ":30083/TCP");
   nlohmann::json dropped = run(std::string(kN1) + ":30082/TCP");

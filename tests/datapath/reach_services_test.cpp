@@ -19,6 +19,7 @@
 
 #include "frontend/manifest_loader.h"
 #include "ir/lower.h"
+#include "tests/testing/command.h"
 #include "tests/testing/datapath_modes.h"
 
 namespace sluice {
@@ -26,22 +27,10 @@ namespace {
 
 const std::string kSample = std::string(SLUICE_SOURCE_DIR) + "/samples/services-heavy";
 
-struct Command {
-  int status = -1;  // exit status, or -1 when it did not exit normally
-  std::string out;  // stdout (stderr goes to the test's own)
-};
+using testing::CommandResult;
 
-Command runSluice(const std::string& args) {
-  Command c;
-  std::string line = std::string(SLUICE_BIN) + " " + args;
-  FILE* p = ::popen(line.c_str(), "r");
-  if (!p) return c;
-  std::array<char, 65536> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) c.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  c.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return c;
-}
+// The built `sluice` with `args`; its standard output (errors go to the test's own).
+CommandResult runSluice(const std::string& args) { return testing::runCommand(std::string(SLUICE_BIN) + " " + args); }
 
 std::string portKey(const std::string& service, int port, const std::string& proto) {
   return service + ":" + std::to_string(port) + "/" + proto;
@@ -51,7 +40,7 @@ class ReachServices : public testing::InBothDatapathModes {
  protected:
   // `sluice reach` runs once per mode (and process), by the first test of the mode.
   static void SetUpTestSuite() {
-    json_ = new std::map<codegen::DatapathMode, Command>;
+    json_ = new std::map<codegen::DatapathMode, CommandResult>;
     LoadResult in = loadCluster({kSample});
     ASSERT_TRUE(in.ok()) << in.diags.render(false);
     program_ = new ir::Program(ir::lower(in.state, in.diags));
@@ -88,11 +77,11 @@ class ReachServices : public testing::InBothDatapathModes {
     return nullptr;
   }
 
-  static std::map<codegen::DatapathMode, Command>* json_;
+  static std::map<codegen::DatapathMode, CommandResult>* json_;
   static ir::Program* program_;
   nlohmann::json flows_;
 };
-std::map<codegen::DatapathMode, Command>* ReachServices::json_ = nullptr;
+std::map<codegen::DatapathMode, CommandResult>* ReachServices::json_ = nullptr;
 SLUICE_IN_BOTH_DATAPATH_MODES(ReachServices);
 ir::Program* ReachServices::program_ = nullptr;
 
@@ -175,7 +164,7 @@ using ReachServicesTable = testing::InBothDatapathModes;
 SLUICE_IN_BOTH_DATAPATH_MODES(ReachServicesTable);
 
 TEST_P(ReachServicesTable, OneColumnPerServicePortAndOnlyKnownMarks) {
-  Command c = runSluice("reach " + kSample + " --to-services --port 8080/TCP --datapath " + modeName());
+  CommandResult c = runSluice("reach " + kSample + " --to-services --port 8080/TCP --datapath " + modeName());
   ASSERT_EQ(c.status, 0);
   size_t at = c.out.find("\nservices  (rows: from");
   ASSERT_NE(at, std::string::npos) << "no services matrix after the 8080/TCP one:\n" << c.out;

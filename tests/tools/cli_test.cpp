@@ -2,11 +2,8 @@
 // that several commands share are offered and checked alike by each of them.
 // The kernel commands (verify) need root, like the commands themselves.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include <array>
-#include <cstdio>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -15,6 +12,8 @@
 #include <string>
 #include <vector>
 
+#include "tests/testing/command.h"
+
 namespace sluice {
 namespace {
 
@@ -22,21 +21,11 @@ namespace fs = std::filesystem;
 
 const std::string kSample = std::string(SLUICE_SOURCE_DIR) + "/samples/microservices";
 
-struct Command {
-  int status = -1;  // exit status, or -1 when it did not exit normally
-  std::string out;  // stdout and stderr
-};
+using testing::CommandResult;
 
-Command runSluice(const std::string& args) {
-  Command c;
-  std::string line = std::string(SLUICE_BIN) + " " + args + " 2>&1";
-  FILE* p = ::popen(line.c_str(), "r");
-  if (!p) return c;
-  std::array<char, 65536> buf;
-  for (size_t n; (n = std::fread(buf.data(), 1, buf.size(), p)) > 0;) c.out.append(buf.data(), n);
-  int st = ::pclose(p);
-  c.status = WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-  return c;
+// The built `sluice` with `args`; its output and errors together.
+CommandResult runSluice(const std::string& args) {
+  return testing::runCommand(std::string(SLUICE_BIN) + " " + args + " 2>&1");
 }
 
 // Every command that compiles programs takes --datapath specialized|generic:
@@ -52,14 +41,14 @@ TEST(Cli, EveryCommandThatCompilesTakesDatapath) {
       {"agent", "--node n1 --watch " + kSample},
   };
   for (const auto& [command, args] : commands) {
-    Command help = runSluice(command + " --help");
+    CommandResult help = runSluice(command + " --help");
     EXPECT_EQ(help.status, 0) << command;
     size_t at = help.out.find("--datapath");
     ASSERT_NE(at, std::string::npos) << command << " --help:\n" << help.out;
     EXPECT_NE(help.out.find("specialized (default", at), std::string::npos) << command << " --help:\n" << help.out;
     EXPECT_NE(help.out.find("or generic (one table-driven", at), std::string::npos) << command;
 
-    Command bad = runSluice(command + " " + args + " --datapath bogus");
+    CommandResult bad = runSluice(command + " " + args + " --datapath bogus");
     EXPECT_EQ(bad.status, 2) << command << ": " << bad.out;
     EXPECT_NE(bad.out.find("--datapath"), std::string::npos) << command << ": " << bad.out;
   }
@@ -70,8 +59,8 @@ TEST(Cli, EveryCommandThatCompilesTakesDatapath) {
 
 TEST(Cli, CompileWritesTheTablesInGenericModeOnly) {
   fs::path dir = fs::temp_directory_path() / ("sluice-cli-" + std::to_string(::getpid()));
-  Command generic = runSluice("compile " + kSample + " -o " + (dir / "generic").string() + " --datapath generic");
-  Command specialized = runSluice("compile " + kSample + " -o " + (dir / "specialized").string());
+  CommandResult generic = runSluice("compile " + kSample + " -o " + (dir / "generic").string() + " --datapath generic");
+  CommandResult specialized = runSluice("compile " + kSample + " -o " + (dir / "specialized").string());
   EXPECT_EQ(generic.status, 0) << generic.out;
   EXPECT_EQ(specialized.status, 0) << specialized.out;
   size_t objects = 0;
@@ -123,9 +112,9 @@ TEST(Cli, CompileOutputDoesNotDependOnJobs) {
   for (std::string mode : {"specialized", "generic"}) {
     SCOPED_TRACE(mode);
     fs::path one = dir / (mode + "-1"), three = dir / (mode + "-3"), alone = dir / (mode + "-alone");
-    Command j1 = runSluice("compile " + kSample + " --datapath " + mode + " -o " + one.string() + " --jobs 1");
-    Command j3 = runSluice("compile " + kSample + " --datapath " + mode + " -o " + three.string() + " -j 3");
-    Command a = runSluice("compile " + kSample + " --datapath " + mode + " -o " + alone.string() +
+    CommandResult j1 = runSluice("compile " + kSample + " --datapath " + mode + " -o " + one.string() + " --jobs 1");
+    CommandResult j3 = runSluice("compile " + kSample + " --datapath " + mode + " -o " + three.string() + " -j 3");
+    CommandResult a = runSluice("compile " + kSample + " --datapath " + mode + " -o " + alone.string() +
                           " --node node-2 -j 2");
     ASSERT_EQ(j1.status, 0) << j1.out;
     ASSERT_EQ(j3.status, 0) << j3.out;
@@ -140,8 +129,9 @@ TEST(Cli, CompileOutputDoesNotDependOnJobs) {
     ASSERT_EQ(filesOne.size(), filesThree.size());
     for (const auto& [name, bytes] : filesOne) {
       EXPECT_TRUE(filesThree.count(name) && filesThree[name] == bytes) << name << " differs with -j 3";
-      if (name.rfind("node-2.", 0) == 0)
+      if (name.rfind("node-2.", 0) == 0) {
         EXPECT_TRUE(filesAlone.count(name) && filesAlone[name] == bytes) << name << " differs compiled alone";
+      }
     }
     auto rows = summaryRowsWithoutTimes(j1.out, one);
     EXPECT_EQ(rows.size(), 3u) << j1.out;
@@ -157,8 +147,8 @@ TEST(Cli, CompileOutputDoesNotDependOnJobs) {
 // their programs are not the specialized ones (other instruction counts).
 TEST(Cli, VerifyLoadsEitherMode) {
   ASSERT_EQ(::geteuid(), 0u) << "sluice verify needs root (this test fails instead of skipping)";
-  Command specialized = runSluice("verify " + kSample);
-  Command generic = runSluice("verify " + kSample + " --datapath generic");
+  CommandResult specialized = runSluice("verify " + kSample);
+  CommandResult generic = runSluice("verify " + kSample + " --datapath generic");
   EXPECT_EQ(specialized.status, 0) << specialized.out;
   EXPECT_EQ(generic.status, 0) << generic.out;
   EXPECT_NE(specialized.out.find("all programs loaded"), std::string::npos) << specialized.out;
