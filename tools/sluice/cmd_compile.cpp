@@ -105,7 +105,8 @@ void registerCompile(CLI::App& app) {
   addDatapathOption(*cmd, *datapath, "also writes DIR/<node>.tables, their text form");
   cmd->add_option("-j,--jobs", *jobs,
                   "Nodes compiled at once, on that many threads (default: the number of CPUs, here " +
-                      std::to_string(*jobs) + "); the output is the same for any number")
+                      std::to_string(*jobs) +
+                      "); the files written are byte-identical for any number, the summary in node order")
       ->check(CLI::Range(1u, 1024u));
   cmd->callback([=] {
     auto start = std::chrono::steady_clock::now();
