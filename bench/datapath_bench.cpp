@@ -500,7 +500,7 @@ void printModeComparison(const std::vector<SizeResult>& results) {
 }
 
 // Adds another loaded instance's samples of the same size to `into`.
-void mergeSamples(SizeResult& into, SizeResult& from) {
+void mergeSamples(SizeResult& into, const SizeResult& from) {
   for (auto [a, b] : {std::pair{&into.compileMs, &from.compileMs}, {&into.loadMs, &from.loadMs}, {&into.empty, &from.empty},
                       {&into.est, &from.est}, {&into.den, &from.den}, {&into.empty1, &from.empty1},
                       {&into.denied1, &from.denied1}, {&into.allowed1, &from.allowed1}, {&into.rEst, &from.rEst},
@@ -508,7 +508,7 @@ void mergeSamples(SizeResult& into, SizeResult& from) {
     a->insert(a->end(), b->begin(), b->end());
   into.measured = into.measured || from.measured;
   into.compileTimedOut = into.compileTimedOut || from.compileTimedOut;
-  for (auto& n : from.notes)
+  for (const auto& n : from.notes)
     if (std::find(into.notes.begin(), into.notes.end(), n) == into.notes.end()) into.notes.push_back(n);
 }
 

@@ -15,17 +15,12 @@ bool isEndpointPod(const Pod& pod) {
   return pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed;
 }
 
-void LowerContext::index() const {
-  if (indexed_) return;
-  for (const NetworkPolicy& np : state.networkPolicies) networkPoliciesByNs_[np.meta.namespace_].push_back(&np);
-  indexed_ = true;
-}
-
 const std::vector<const NetworkPolicy*>& LowerContext::networkPoliciesIn(const std::string& ns) const {
-  index();
-  static const std::vector<const NetworkPolicy*> kNone;
-  auto it = networkPoliciesByNs_.find(ns);
-  return it == networkPoliciesByNs_.end() ? kNone : it->second;
+  auto [it, inserted] = networkPoliciesByNs_.try_emplace(ns);
+  if (inserted)
+    for (const NetworkPolicy& np : state.networkPolicies)
+      if (np.meta.namespace_ == ns) it->second.push_back(&np);
+  return it->second;
 }
 
 const std::vector<const CiliumPolicy*>& LowerContext::ciliumPoliciesFor(const std::string& ns) const {

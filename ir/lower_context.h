@@ -61,8 +61,6 @@ struct LowerContext {
  private:
   mutable std::map<std::string, std::vector<const NetworkPolicy*>> networkPoliciesByNs_;
   mutable std::map<std::string, std::vector<const CiliumPolicy*>> ciliumPoliciesByNs_;
-  mutable bool indexed_ = false;
-  void index() const;
 };
 
 // What `peerSource` (a peer of the input, identified by address) resolves to,

@@ -313,8 +313,8 @@ def goals_section(records):
                  (f"{worst:.2f}× (worst over {', '.join(str(s['rules']) for s in est)} rules; sluice_bench)"
                   if worst else f"sluice_bench: {failure_note(dp)}"), verdict(worst, 2.0)])
     # Specialized against generic from the bench that loads both (older reports: the datapath bench did).
-    md_ = record(records, "modes")
-    both = md_["data"]["sizes"] if ok(md_) else sizes
+    modes = record(records, "modes")
+    both = modes["data"]["sizes"] if ok(modes) else sizes
     generic = {s["rules"]: s for s in both if s.get("measured") and mode_of(s) == "generic"}
     pairs = [(s["rules"], generic[s["rules"]]["new_denied_ns"] / max(1e-9, s["new_denied_ns"]))
              for s in both if s.get("measured") and mode_of(s) == "specialized" and s["rules"] in generic]
@@ -333,7 +333,7 @@ def goals_section(records):
         kinds = [("new, spread over all services", "new_to_services_x_empty"),
                  ("new, all to one service", "new_to_one_service_x_empty"),
                  ("established to a service", "established_to_service_x_empty")]
-        spreads = [(name, max(s[key] for s in svs) / min(s[key] for s in svs)) for name, key in kinds]
+        spreads = [(name, spread(svs, key)) for name, key in kinds]
         rows.append(["Per-packet cost flat (within 10 %) from 10 to 30,000 services",
                      f"× empty, max/min over {svs[0]['services']:,}–{svs[-1]['services']:,} services: "
                      + ", ".join(f"{name} {v:.2f}" for name, v in spreads) + " (sluice_svc_bench)",
@@ -365,10 +365,15 @@ def goals_section(records):
 
 # ---- the other benches -----------------------------------------------------------------
 
-# The per-packet kinds measured against cluster size: (name, ratio key, ns key, the empty program's ns key).
-POD_KINDS = [("established", "established_x_empty", "established_ns", "empty_ns"),
-             ("new denied", "new_denied_x_empty", "new_denied_ns", "empty_ns"),
-             ("new allowed (repeat=1)", "new_allowed_x_empty_repeat1", "new_allowed_repeat1_ns", "empty_repeat1_ns")]
+# The per-packet kinds measured against cluster size: (name, ratio-to-empty key, ns key).
+POD_KINDS = [("established", "established_x_empty", "established_ns"),
+             ("new denied", "new_denied_x_empty", "new_denied_ns"),
+             ("new allowed (repeat=1)", "new_allowed_x_empty_repeat1", "new_allowed_repeat1_ns")]
+
+
+def spread(points, key):
+    """max/min of one figure over sizes: 1.0 is perfectly flat."""
+    return max(s[key] for s in points) / min(s[key] for s in points)
 
 
 def runs_text(d):
@@ -387,7 +392,7 @@ def pods_goal_row(r):
     if len(pts) < 2:
         return [goal, f"needs two cluster sizes; sluice_bench --other-pods: "
                       f"{failure_note(r) if not ok(r) else 'one size only'}", "not measured"]
-    spreads = [(name, max(s[key] for s in pts) / min(s[key] for s in pts)) for name, key, _, _ in POD_KINDS]
+    spreads = [(name, spread(pts, key)) for name, key, _ in POD_KINDS]
     worst = max(v for _, v in spreads)
     return [goal, "× empty, max/min over " + f"{pts[0]['pods']:,}–{pts[-1]['pods']:,} pods: "
             + ", ".join(f"{name} {v:.2f}" for name, v in spreads) + " (sluice_bench --other-pods, runs interleaved)",
@@ -396,9 +401,9 @@ def pods_goal_row(r):
 
 def pods_section(records, charts):
     r = record(records, "pods")
-    md = ["## Per-packet cost against cluster size (pods)\n"]
     if r is None:
         return ""
+    md = ["## Per-packet cost against cluster size (pods)\n"]
     if not ok(r):
         return md[0] + f"\n{failure_note(r)}.\n"
     d = r["data"]
@@ -410,16 +415,16 @@ def pods_section(records, charts):
     for s in sorted(d["sizes"], key=lambda s: s["pods"]):
         m = s.get("measured")
         rows.append([f"{s['pods']:,}", mode_of(s), num(s.get("load_ms")), num(s.get("empty_ns")) if m else "—"]
-                    + [f"{num(s[ns])} ({s[key]:.2f}×)" if m else "—" for _, key, ns, _ in POD_KINDS])
+                    + [f"{num(s[ns])} ({s[key]:.2f}×)" if m else "—" for _, key, ns in POD_KINDS])
     md.append(table(["pods in the cluster", "datapath", "load ms (node)", "empty ns"]
-                    + [f"{name} ns (× empty)" for name, _, _, _ in POD_KINDS], rows))
+                    + [f"{name} ns (× empty)" for name, _, _ in POD_KINDS], rows))
     for s in d["sizes"]:
         for n in s.get("notes") or []:
             md.append(f"- {s['pods']:,} pods ({mode_of(s)}): {n}\n")
     pts = pod_sizes(r)
     charts["datapath-vs-pods.svg"] = line_chart(
         "ns per packet ÷ empty tc program vs pods in the cluster", "pods in the cluster", "× empty (median)",
-        [(name, [(s["pods"], s[key]) for s in pts]) for name, key, _, _ in POD_KINDS],
+        [(name, [(s["pods"], s[key]) for s in pts]) for name, key, _ in POD_KINDS],
         log_x=True, log_y=True)
     md.append("![ns per packet vs pods](datapath-vs-pods.svg)\n")
     return "\n".join(md)
@@ -442,10 +447,9 @@ def datapath_section(records, charts, name="datapath"):
     md.append(f"`{r['command']}`: x/target's to-pod program in a node of 37 endpoints, BPF_PROG_TEST_RUN, ratios to "
               f"an empty tc program taken within each run; medians of {runs_text(d)} (repeat {d['repeat']:,}).\n")
     if name == "modes":
-        md.append("With generic-mode objects loaded, every program costs more, the empty tc program too: "
-                  "`sluice_bench --rules 100 --runs 3 --instances 3` gave empty 13 ns, established 23–24 ns; the same "
-                  "with `--datapath specialized,generic` 16 and 35 ns, in both modes (2026-12-05, idle machine; cause "
-                  "not found yet). So compare the two modes with each other here, and the specialized figures "
+        md.append("With generic-mode objects loaded, every program costs more, the empty tc program too "
+                  "(measured and not yet explained: docs/reports/generic-mode.md, \"Both modes loaded at once\"). "
+                  "So compare the two modes with each other here, and the specialized figures "
                   "against the bench above, which loads specialized objects only. Where the ≥ 2× goal is missed "
                   "(small policies): both decisions are short there, and the rest of a new flow's path (parsing, the "
                   "IP-cache lookup, the tracking lookup: 40–60 ns) is the same code in both modes, which caps the "

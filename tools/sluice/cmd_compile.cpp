@@ -31,12 +31,12 @@ struct NodeResult {
   Diagnostics diags;
 };
 
-// Compiles `nodes` on up to `jobs` threads (each compileNode has its own
+// Compiles `nodes` on `threads` threads (each compileNode has its own
 // LLVMContext and target machine) and hands each result to `done` in node
 // order, as soon as it and every node before it are compiled: the summary
 // lines stream as progress.
 void compileNodes(const ir::Program& program, const std::vector<const ir::NodeProgram*>& nodes,
-                  const codegen::CompileOptions& options, unsigned jobs,
+                  const codegen::CompileOptions& options, size_t threads,
                   const std::function<void(const ir::NodeProgram&, NodeResult&)>& done) {
   std::vector<std::optional<NodeResult>> results(nodes.size());
   std::mutex mutex;
@@ -58,7 +58,7 @@ void compileNodes(const ir::Program& program, const std::vector<const ir::NodePr
     }
   };
   std::vector<std::thread> workers;
-  for (unsigned t = 0; t < std::min<size_t>(jobs, nodes.size()); ++t) workers.emplace_back(work);
+  for (size_t t = 0; t < threads; ++t) workers.emplace_back(work);
   for (size_t i = 0; i < nodes.size(); ++i) {
     std::optional<NodeResult> r;
     {
@@ -141,8 +141,9 @@ void registerCompile(CLI::App& app) {
                              "insns", "ms", "object");
     std::vector<const ir::NodeProgram*> nodes;
     for (const auto& np : program.nodes) nodes.push_back(&np);
+    const size_t threads = std::max<size_t>(1, std::min<size_t>(*jobs, nodes.size()));
     auto compileStart = std::chrono::steady_clock::now();
-    compileNodes(program, nodes, copts, *jobs, [&](const ir::NodeProgram& np, NodeResult& r) {
+    compileNodes(program, nodes, copts, threads, [&](const ir::NodeProgram& np, NodeResult& r) {
       for (const Diagnostic& d : r.diags.all()) in.diags.add(d);
       const codegen::CompiledNode& c = r.compiled;
       if (c.object.empty()) {
@@ -171,8 +172,7 @@ void registerCompile(CLI::App& app) {
     std::cerr << fmt::format("sluice compile: {} node{} in {:.1f} s: parse {:.0f} ms, lower {:.0f} ms, compile "
                              "{:.0f} ms on {} thread{}\n",
                              nodes.size(), nodes.size() == 1 ? "" : "s", msSince(start) / 1000, parseMs, lowerMs,
-                             msSince(compileStart), std::min<size_t>(*jobs, nodes.size()),
-                             std::min<size_t>(*jobs, nodes.size()) == 1 ? "" : "s");
+                             msSince(compileStart), threads, threads == 1 ? "" : "s");
     printDiagnostics(in.diags, opts->verbose);
     if (failed || in.diags.hasErrors()) throw CLI::RuntimeError(kExitInputError);
   });
