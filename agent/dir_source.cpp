@@ -122,26 +122,25 @@ std::optional<std::string> DirSource::readIfChanged(const std::string& path, std
   FileId id{st.st_dev, st.st_ino, st.st_size, (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec};
   auto known = files_.find(path);
   if (known != files_.end() && known->second == id) return std::nullopt;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    problems += fmt::format("{}: cannot read file: {}\n", path, std::strerror(errno));
+  std::string text, error;
+  if (!readManifestFile(path, text, error)) {
+    problems += fmt::format("{}: {}\n", path, error);
     return std::nullopt;
   }
-  std::stringstream text;
-  text << in.rdbuf();
   files_[path] = id;
-  return text.str();
+  return text;
 }
 
 int DirSource::rescan(StateFragments& fragments, std::string& problems) {
-  std::error_code ec;
-  std::vector<std::string> paths = manifestFilesIn(dir_, ec);
-  if (ec) {
+  ManifestFiles found = manifestFilesIn(dir_);
+  if (!found.unreadable.empty()) {
     // Keep what we have: a directory that cannot be read right now (being
-    // replaced) must not look like a cluster without objects.
-    problems += fmt::format("{}: cannot read directory: {}\n", dir_, ec.message());
+    // replaced, or a subdirectory without permission) must not look like a
+    // cluster without its objects: dropping a policy would open a hole.
+    for (const auto& [where, why] : found.unreadable) problems += fmt::format("{}: {}\n", where, why);
     return 0;
   }
+  const std::vector<std::string>& paths = found.files;
   bool full = fullRescan_ || !scannedOnce_;
   int changed = 0;
   std::set<std::string> present(paths.begin(), paths.end());

@@ -212,6 +212,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
   Diagnostics diags;
   ir::LowerOptions lo;
   lo.onlyNode = options_.node;
+  lo.clusterName = options_.clusterName;
   ir::Program program = ir::lower(*state, diags, lo);
   r.lowerMs = msSince(t);
   if (diags.hasErrors()) return fail("the cluster state cannot be lowered:\n" + diags.render(false));

@@ -44,6 +44,7 @@
 #include "agent/state_fragments.h"
 #include "codegen/codegen.h"
 #include "ir/ir.h"
+#include "ir/lower.h"
 
 namespace sluice::runtime {
 class LoadedNode;
@@ -64,6 +65,7 @@ enum class AttachMode {
 
 struct AgentOptions {
   std::string node;                          // the Node this agent serves
+  std::string clusterName = ir::kDefaultClusterName;  // Cilium's --cluster-name
   std::string watchDir;                      // --watch: a manifest directory ...
   std::string kubeconfig;                    // ... or --kubeconfig: the API server
   std::string bpffsRoot = "/sys/fs/bpf/sluice";  // maps pinned under <root>/<node>

@@ -11,7 +11,7 @@
 #include <string>
 
 #include "frontend/cluster_state.h"
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 
 namespace sluice::agent {
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "codegen/generic_tables.h"
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 #include "ir/ir.h"
 
 namespace sluice::codegen {

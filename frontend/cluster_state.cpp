@@ -6,7 +6,7 @@
 #include <map>
 #include <set>
 
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 
 namespace sluice {
 

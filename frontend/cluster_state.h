@@ -11,8 +11,8 @@
 #include <vector>
 
 #include "frontend/label_selector.h"
-#include "frontend/net.h"
-#include "frontend/source.h"
+#include "base/net.h"
+#include "base/source.h"
 
 namespace sluice {
 
@@ -254,7 +254,9 @@ enum class CiliumDirection : uint8_t { Ingress, Egress };
 struct CiliumPeerRule {
   bool deny = false;
   std::vector<LabelSelector> endpoints;  // fromEndpoints / toEndpoints
-  bool endpointsPresent = false;         // the key was given (an empty list is not "any")
+  // An L3 list given empty (fromEndpoints: [], fromCIDR: [], ...): Cilium then
+  // selects no peer for the whole rule, whatever else it says.
+  bool emptyPeerList = false;
   std::vector<CiliumCIDRRule> cidrs;     // fromCIDR (no except) + fromCIDRSet
   std::vector<std::string> entities;     // validated names
   std::vector<CiliumServiceRef> services;  // egress only
@@ -263,7 +265,7 @@ struct CiliumPeerRule {
   SourceLoc loc;
   // No L3 field at all: every peer (SEMANTICS.md).
   bool hasL3() const {
-    return endpointsPresent || !cidrs.empty() || !entities.empty() || !services.empty();
+    return emptyPeerList || !endpoints.empty() || !cidrs.empty() || !entities.empty() || !services.empty();
   }
 };
 

@@ -79,6 +79,15 @@ std::string checkDNS1123Subdomain(std::string_view s) {
   for (char c : s)
     if (!isLowerAlnum(c) && c != '-' && c != '.')
       return fmt::format("must consist of lowercase alphanumeric characters, '-' or '.' (found '{}')", c);
+  // Each dot-separated part is a label: "a..b" and "a.-b" are not subdomains.
+  for (size_t start = 0; start <= s.size();) {
+    size_t dot = std::min(s.find('.', start), s.size());
+    std::string_view part = s.substr(start, dot - start);
+    if (part.empty() || !isLowerAlnum(part.front()) || !isLowerAlnum(part.back()))
+      return "each part between dots must start and end with a lowercase alphanumeric character (RFC 1123 "
+             "subdomain)";
+    start = dot + 1;
+  }
   return {};
 }
 

@@ -7,7 +7,7 @@
 #include <string_view>
 #include <vector>
 
-#include "frontend/source.h"
+#include "base/source.h"
 
 namespace sluice {
 

@@ -1,18 +1,21 @@
 #include "frontend/manifest_loader.h"
 
+#include <fcntl.h>
 #include <fmt/format.h>
-#include <yaml-cpp/yaml.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
-#include <fstream>
-#include <iostream>
-#include <iterator>
 #include <map>
-#include <sstream>
+#include <new>
 
+#include "base/text.h"
 #include "frontend/parsers.h"
 #include "frontend/yaml_reader.h"
+#include "frontend/yaml_tree.h"
 
 namespace sluice {
 namespace {
@@ -45,6 +48,35 @@ const std::vector<KindInfo>& kinds() {
 
 void loadObject(const Field& doc, ClusterState& state, int listDepth);
 
+std::string lowered(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+std::string_view groupOf(std::string_view apiVersion) {
+  size_t slash = apiVersion.find('/');
+  return slash == std::string_view::npos ? std::string_view() : apiVersion.substr(0, slash);
+}
+
+// A kind sluice reads, written slightly wrong: the same but for case or a
+// plural (`networkpolicy`, `NetworkPolicies`), or a typo within the same API
+// group (`CiliumNetworkPolicyy`). Kinds of other groups that happen to be
+// close (Role and Node) are other kinds, not typos.
+const KindInfo* nearMiss(const std::string& kind, const std::string& apiVersion) {
+  std::string k = lowered(kind);
+  for (const KindInfo& info : kinds()) {
+    std::string want = lowered(info.kind);
+    if (k == want || k == want + "s" || k == want + "es" ||
+        (want.ends_with("y") && k == want.substr(0, want.size() - 1) + "ies"))
+      return &info;
+    bool sameGroup = std::any_of(info.apiVersions.begin(), info.apiVersions.end(),
+                                 [&](const char* v) { return groupOf(v) == groupOf(apiVersion); });
+    if (sameGroup && closestMatch(kind, {std::string_view(info.kind)}) == info.kind) return &info;
+  }
+  return nullptr;
+}
+
 void loadList(const Field& doc, ClusterState& state, int listDepth) {
   Field items = doc["items"];
   if (!items.present()) return;  // an empty list prints `items: []` or nothing
@@ -56,6 +88,16 @@ void loadObject(const Field& doc, ClusterState& state, int listDepth) {
   ctx->object.clear();
   if (!doc.present()) return;  // empty document (e.g. a trailing `---`)
   if (!doc.expectMap()) return;
+  // `apiversion: v1`: a near miss of a key every object needs says so,
+  // rather than only that the key is missing.
+  bool nearMissKey = false;
+  for (auto& [key, value] : doc.entries()) {
+    std::string meant = closestMatch(key, {"apiVersion", "kind"});
+    if (meant.empty() || meant == key || doc[meant].present()) continue;
+    value.errorAtKey(unknownFieldMessage(key, {"apiVersion", "kind"}));
+    nearMissKey = true;
+  }
+  if (nearMissKey) return;
   auto kind = doc["kind"].requiredStr();
   auto apiVersion = doc["apiVersion"].requiredStr();
   if (!kind || !apiVersion) return;
@@ -83,6 +125,11 @@ void loadObject(const Field& doc, ClusterState& state, int listDepth) {
     ctx->object.clear();
     return;
   }
+  if (const KindInfo* meant = nearMiss(*kind, *apiVersion)) {
+    doc["kind"].error(fmt::format("unknown kind {}: did you mean {}? (kinds are case-sensitive)",
+                                  quote(*kind), meant->kind));
+    return;
+  }
   // Name the skipped object when it has a name, so a long kubectl dump stays readable.
   std::string name, ns;
   if (doc["metadata"].isMap()) {
@@ -95,64 +142,149 @@ void loadObject(const Field& doc, ClusterState& state, int listDepth) {
   ctx->object.clear();
 }
 
-std::string readStream(std::istream& in) {
-  return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
-}
-
 bool isManifestFile(const fs::path& p) {
   auto ext = p.extension().string();
   return ext == ".yaml" || ext == ".yml" || ext == ".json";
 }
 
+std::string fileTypeName(mode_t mode) {
+  if (S_ISFIFO(mode)) return "a FIFO";
+  if (S_ISCHR(mode)) return "a character device";
+  if (S_ISBLK(mode)) return "a block device";
+  if (S_ISSOCK(mode)) return "a socket";
+  return "not a regular file";
+}
+
+// Reads at most kMaxManifestBytes + 1 bytes from fd (one more tells "too large").
+bool readBounded(int fd, std::string& out, std::string& error) {
+  out.clear();
+  char buf[1 << 16];
+  for (;;) {
+    ssize_t n = ::read(fd, buf, sizeof buf);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      error = fmt::format("cannot read file: {}", std::strerror(errno));
+      return false;
+    }
+    if (n == 0) return true;
+    out.append(buf, size_t(n));
+    if (out.size() > kMaxManifestBytes) {
+      error = fmt::format("file is larger than {} MiB: refused (split it into several files)",
+                          kMaxManifestBytes >> 20);
+      return false;
+    }
+  }
+}
+
+SourceLoc wholeFileLoc(const std::string& name) { return SourceLoc{std::make_shared<SourceFile>(name, ""), 1, 1}; }
+
 }  // namespace
 
-std::vector<std::string> manifestFilesIn(const std::string& dir, std::error_code& ec) {
-  std::vector<std::string> files;
-  ec.clear();
-  for (auto it = fs::recursive_directory_iterator(dir, fs::directory_options::skip_permission_denied, ec);
-       !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
-    if (it->path().filename().string().rfind('.', 0) == 0) {
-      if (it->is_directory()) it.disable_recursion_pending();
+bool readManifestFile(const std::string& path, std::string& contents, std::string& error) {
+  // Non-blocking, so that opening a FIFO nobody writes to does not hang.
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK);
+  if (fd < 0) {
+    error = fmt::format("cannot read file: {}", std::strerror(errno));
+    return false;
+  }
+  struct stat st {};
+  bool ok = ::fstat(fd, &st) == 0;
+  if (!ok) {
+    error = fmt::format("cannot read file: {}", std::strerror(errno));
+  } else if (S_ISDIR(st.st_mode)) {
+    error = "is a directory";
+    ok = false;
+  } else if (!S_ISREG(st.st_mode)) {
+    error = fmt::format("is {}, not a regular file: refused (to read a stream, pass - and pipe it to "
+                        "standard input)",
+                        fileTypeName(st.st_mode));
+    ok = false;
+  } else if (uint64_t(st.st_size) > kMaxManifestBytes) {
+    error = fmt::format("file is larger than {} MiB: refused (split it into several files)", kMaxManifestBytes >> 20);
+    ok = false;
+  } else {
+    ok = readBounded(fd, contents, error);
+  }
+  ::close(fd);
+  return ok;
+}
+
+bool readManifestStdin(std::string& contents, std::string& error) { return readBounded(0, contents, error); }
+
+ManifestFiles manifestFilesIn(const std::string& dir) {
+  ManifestFiles out;
+  std::vector<fs::path> pending = {dir};
+  while (!pending.empty()) {
+    fs::path at = std::move(pending.back());
+    pending.pop_back();
+    std::error_code ec;
+    fs::directory_iterator it(at, ec), end;
+    if (ec) {
+      out.unreadable.emplace_back(at.string(), fmt::format("cannot read directory: {}", ec.message()));
       continue;
     }
-    if (it->is_regular_file() && isManifestFile(it->path())) files.push_back(it->path().string());
+    for (; it != end; it.increment(ec)) {
+      const fs::path& p = it->path();
+      if (p.filename().string().starts_with(".")) continue;
+      std::error_code typeEc;
+      // Real directories only: a symlink to a directory is not followed (no loops).
+      if (it->symlink_status(typeEc).type() == fs::file_type::directory) {
+        pending.push_back(p);
+        continue;
+      }
+      if (!isManifestFile(p)) continue;
+      fs::file_status st = it->status(typeEc);
+      if (typeEc)
+        out.unreadable.emplace_back(p.string(), fmt::format("cannot read file: {}", typeEc.message()));
+      else if (fs::is_regular_file(st))
+        out.files.push_back(p.string());
+      else if (!fs::is_directory(st))
+        out.unreadable.emplace_back(p.string(), "not a regular file: refused");
+    }
+    if (ec) out.unreadable.emplace_back(at.string(), fmt::format("cannot read directory: {}", ec.message()));
   }
-  std::sort(files.begin(), files.end());
-  return files;
+  std::sort(out.files.begin(), out.files.end());
+  std::sort(out.unreadable.begin(), out.unreadable.end());
+  return out;
 }
 
 bool loadManifestText(const std::string& name, std::string contents, ClusterState& state,
                       Diagnostics& diags) {
   size_t errorsBefore = diags.errorCount();
-  auto file = std::make_shared<SourceFile>();
-  file->name = name;
-  file->contents = std::move(contents);
+  auto file = std::make_shared<SourceFile>(name, std::move(contents));
   DocContext ctx{&diags, file, ""};
+  const SourceLoc wholeFile{file, 1, 1};
 
-  if (file->contents.find('\0') != std::string::npos) {
-    diags.error(SourceLoc{file, 0, 0}, "", "", "file contains NUL bytes; expected YAML or JSON text");
+  if (file->contents.size() > kMaxManifestBytes) {
+    diags.error(wholeFile, "", "",
+                fmt::format("file is larger than {} MiB: refused (split it into several files)",
+                            kMaxManifestBytes >> 20));
     return false;
   }
-  std::vector<YAML::Node> docs;
+  if (size_t nul = file->contents.find('\0'); nul != std::string::npos) {
+    diags.error(locAt(file, nul), "", "", "file contains NUL bytes; expected YAML or JSON text");
+    return false;
+  }
   try {
-    docs = YAML::LoadAll(file->contents);
-  } catch (const YAML::Exception& e) {
-    // A syntax error makes the whole file unusable: report it and load nothing from it.
-    diags.error(locOf(file, e.mark), "", "", fmt::format("invalid YAML/JSON: {}", e.msg));
-    return false;
-  } catch (const std::exception& e) {
-    diags.error(SourceLoc{file, 0, 0}, "", "", fmt::format("invalid YAML/JSON: {}", e.what()));
-    return false;
-  }
-  for (const YAML::Node& node : docs) {
-    SourceLoc loc = locOf(file, node.Mark());
-    if (!loc.known()) loc = SourceLoc{file, 1, 1};
-    Field doc(&ctx, node, "", loc);
-    if (doc.present() && !doc.isMap()) {
-      doc.error("expected a Kubernetes object (a mapping with apiVersion and kind)");
-      continue;
+    yaml::Stream stream;
+    if (!stream.parse(file->contents)) {
+      // A syntax error makes the whole file unusable: report it and load nothing from it.
+      const yaml::Error& e = stream.error();
+      diags.error(SourceLoc{file, e.line, e.col}, "", "", fmt::format("invalid YAML/JSON: {}", e.message));
+      return false;
     }
-    loadObject(doc, state, 0);
+    for (const yaml::Node* node : stream.documents()) {
+      SourceLoc loc = node->line ? locOf(file, *node) : wholeFile;
+      Field doc(&ctx, node, "", loc);
+      if (doc.present() && !doc.isMap()) {
+        doc.error("expected a Kubernetes object (a mapping with apiVersion and kind)");
+        continue;
+      }
+      loadObject(doc, state, 0);
+    }
+  } catch (const std::bad_alloc&) {
+    diags.error(wholeFile, "", "", "out of memory while reading this file: refused");
+    return false;
   }
   return diags.errorCount() == errorsBefore;
 }
@@ -160,42 +292,44 @@ bool loadManifestText(const std::string& name, std::string contents, ClusterStat
 bool loadManifests(const std::vector<std::string>& paths, ClusterState& state, Diagnostics& diags) {
   size_t errorsBefore = diags.errorCount();
   bool stdinRead = false;
-  auto loadFile = [&](const fs::path& p, const std::string& shown) {
-    std::ifstream in(p, std::ios::binary);
-    if (!in) {
-      diags.error(SourceLoc{std::make_shared<SourceFile>(SourceFile{shown, ""}), 0, 0}, "", "",
-                  fmt::format("cannot read file: {}", std::strerror(errno)));
+  auto loadFile = [&](const std::string& path) {
+    std::string contents, error;
+    if (!readManifestFile(path, contents, error)) {
+      diags.error(wholeFileLoc(path), "", "", error);
       return;
     }
-    loadManifestText(shown, readStream(in), state, diags);
+    loadManifestText(path, std::move(contents), state, diags);
   };
   for (const std::string& path : paths) {
     if (path == "-") {
       if (stdinRead) continue;
       stdinRead = true;
-      loadManifestText("<stdin>", readStream(std::cin), state, diags);
+      std::string contents, error;
+      if (!readManifestStdin(contents, error))
+        diags.error(wholeFileLoc("<stdin>"), "", "", error);
+      else
+        loadManifestText("<stdin>", std::move(contents), state, diags);
       continue;
     }
     std::error_code ec;
     fs::file_status st = fs::status(path, ec);
     if (ec || !fs::exists(st)) {
-      diags.error(SourceLoc{std::make_shared<SourceFile>(SourceFile{path, ""}), 0, 0}, "", "",
-                  "no such file or directory");
+      diags.error(wholeFileLoc(path), "", "",
+                  ec && ec != std::errc::no_such_file_or_directory ? fmt::format("cannot read: {}", ec.message())
+                                                                   : "no such file or directory");
       continue;
     }
     if (fs::is_directory(st)) {
-      std::vector<std::string> files = manifestFilesIn(path, ec);
-      if (ec) {
-        diags.error(SourceLoc{std::make_shared<SourceFile>(SourceFile{path, ""}), 0, 0}, "", "",
-                    fmt::format("cannot read directory: {}", ec.message()));
-      }
-      if (files.empty() && !ec)
-        diags.warning(SourceLoc{std::make_shared<SourceFile>(SourceFile{path, ""}), 0, 0}, "", "",
-                      "no manifest files (*.yaml, *.yml, *.json) in this directory");
-      for (const auto& f : files) loadFile(f, f);
+      ManifestFiles found = manifestFilesIn(path);
+      // Nothing is skipped silently: a part of the tree that cannot be read
+      // could hold a policy, and compiling without it would open a hole.
+      for (const auto& [where, why] : found.unreadable) diags.error(wholeFileLoc(where), "", "", why);
+      if (found.files.empty() && found.unreadable.empty())
+        diags.warning(wholeFileLoc(path), "", "", "no manifest files (*.yaml, *.yml, *.json) in this directory");
+      for (const auto& f : found.files) loadFile(f);
       continue;
     }
-    loadFile(path, path);
+    loadFile(path);
   }
   checkDuplicates(state, diags);
   state.finalize();

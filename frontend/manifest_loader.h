@@ -11,22 +11,40 @@
 #pragma once
 
 #include <string>
-#include <system_error>
+#include <utility>
 #include <vector>
 
+#include "base/diagnostics.h"
 #include "frontend/cluster_state.h"
-#include "frontend/diagnostics.h"
 
 namespace sluice {
 
 // Loads every path; returns false if any error was reported.
 bool loadManifests(const std::vector<std::string>& paths, ClusterState& state, Diagnostics& diags);
 
+// One manifest file is at most this large (a kubectl dump of 10,000 pods is
+// about 100 MB): /dev/zero or an endless stream is refused, not read forever.
+inline constexpr size_t kMaxManifestBytes = size_t(256) << 20;
+
 // The manifest files under a directory, as loadManifests reads them:
 // recursively, *.yaml / *.yml / *.json, sorted, skipping hidden entries (names
 // starting with "."): editors' temporary files, and the timestamped copies
 // behind a ConfigMap volume's symlinks, which would otherwise load twice.
-std::vector<std::string> manifestFilesIn(const std::string& dir, std::error_code& ec);
+// Symlinks to files are followed, symlinks to directories are not.
+struct ManifestFiles {
+  std::vector<std::string> files;
+  // Directories that could not be listed, and manifest names that are not
+  // readable regular files, with the reason: callers must not treat them as
+  // absent (a policy in an unreadable directory is still a policy).
+  std::vector<std::pair<std::string, std::string>> unreadable;
+};
+ManifestFiles manifestFilesIn(const std::string& dir);
+
+// Reads one manifest file: a regular file of at most kMaxManifestBytes.
+// FIFOs, devices and sockets are refused without blocking. On failure,
+// `error` says why ("cannot read file: Permission denied").
+bool readManifestFile(const std::string& path, std::string& contents, std::string& error);
+bool readManifestStdin(std::string& contents, std::string& error);
 
 // Loads one in-memory file (tests, stdin). `name` is what diagnostics print.
 bool loadManifestText(const std::string& name, std::string contents, ClusterState& state,

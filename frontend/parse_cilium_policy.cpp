@@ -10,6 +10,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/text.h"
 #include "frontend/parsers.h"
 
 namespace sluice {
@@ -95,9 +96,7 @@ void checkRuleKeys(const Field& f, const std::vector<std::string_view>& known, b
       value.errorAtKey(reason);
       continue;
     }
-    std::string expected;
-    for (auto k : known) expected += (expected.empty() ? "" : ", ") + std::string(k);
-    value.errorAtKey(fmt::format("unknown field (expected one of: {})", expected));
+    value.errorAtKey(unknownFieldMessage(key, known));
   }
 }
 
@@ -107,7 +106,7 @@ std::optional<Cidr> parseCidrOrIp(const Field& f) {
   if (!s) return std::nullopt;
   if (s->find('/') == std::string::npos) {
     if (auto ip = IpAddr::parse(*s)) return Cidr::host(*ip);
-    f.error(fmt::format("'{}' is not a valid CIDR or IP address (expected e.g. 10.0.0.0/8 or 10.1.2.3)", *s));
+    f.error(fmt::format("{} is not a valid CIDR or IP address (expected e.g. 10.0.0.0/8 or 10.1.2.3)", quote(*s)));
     return std::nullopt;
   }
   return f.cidr();
@@ -157,9 +156,16 @@ std::optional<CiliumServiceRef> parseServiceRef(const Field& f) {
   CiliumServiceRef ref;
   ref.loc = f.loc();
   Field byName = f["k8sService"], bySelector = f["k8sServiceSelector"];
-  if (byName.present() == bySelector.present()) {
-    (byName.present() ? bySelector : f).errorAtKey("must specify exactly one of k8sService or k8sServiceSelector");
+  if (byName.present() && bySelector.present()) {
+    bySelector.errorAtKey("must specify only one of k8sService or k8sServiceSelector");
     return std::nullopt;
+  }
+  if (!byName.present() && !bySelector.present()) {
+    // Cilium accepts an entry that names no service and translates it to no
+    // peer (pkg/policy/k8s/service.go takes neither branch): do the same.
+    f.note("this toServices entry names no service (neither k8sService nor k8sServiceSelector): it matches no "
+           "service, as in Cilium");
+    return ref;
   }
   const Field& ref_ = byName.present() ? byName : bySelector;
   if (!ref_.expectMap()) return std::nullopt;
@@ -189,6 +195,15 @@ std::optional<CiliumPortProtocol> parsePortProtocol(const Field& f) {
   size_t before = f.ctx()->diags->errorCount();
   Field port = f["port"];
   pp.port.loc = port.loc();
+  Field protocol = f["protocol"];
+  if (auto p = protocol.isScalar() ? protocol.str() : std::nullopt; p && (*p == "VRRP" || *p == "IGMP")) {
+    // Valid in Cilium 1.19 and later behind --enable-extended-ip-protocols,
+    // with no port or port 0 (pkg/policy/api/rule_validation.go).
+    protocol.error(fmt::format("protocol {} is not supported by sluice (Cilium's extended IP protocols, "
+                               "enabled with --enable-extended-ip-protocols)",
+                               *p));
+    return std::nullopt;
+  }
   if (!port.present()) {
     // Cilium refuses a port entry without a port ("Port must be specified").
     port.error("required field is missing (use \"0\" for all ports)");
@@ -208,7 +223,7 @@ std::optional<CiliumPortProtocol> parsePortProtocol(const Field& f) {
       std::string lower = s;
       for (char& c : lower) c = char(std::tolower(static_cast<unsigned char>(c)));
       if (std::string err = checkPortName(lower); !err.empty())
-        port.error(fmt::format("'{}' is neither a port number nor a valid port name: port name {}", s, err));
+        port.error(fmt::format("{} is neither a port number nor a valid port name: port name {}", quote(s), err));
       else
         pp.port.name = lower;
     }
@@ -282,7 +297,7 @@ std::optional<KafkaRule> parseKafkaRule(const Field& f) {
       for (const auto& n : kKafkaApiKeys)
         if (n.name == lower) rule.apiKey = n.value;
       if (!rule.apiKey)
-        f["apiKey"].error(fmt::format("unknown Kafka API key '{}' (expected a number or one of: {})", *key,
+        f["apiKey"].error(fmt::format("unknown Kafka API key {} (expected a number or one of: {})", quote(*key),
                                       joinNames(kKafkaApiKeys)));
     }
   }
@@ -290,7 +305,7 @@ std::optional<KafkaRule> parseKafkaRule(const Field& f) {
     if (isDigits(*v) && v->size() <= 5 && std::stoi(*v) <= 32767)
       rule.apiVersion = std::stoi(*v);
     else
-      f["apiVersion"].error(fmt::format("expected a Kafka API version number (0 to 32767), got '{}'", *v));
+      f["apiVersion"].error(fmt::format("expected a Kafka API version number (0 to 32767), got {}", quote(*v)));
   }
   auto checkChars = [&](const char* key, std::string& out, size_t maxLen) {
     auto s = f[key].str();
@@ -299,7 +314,7 @@ std::optional<KafkaRule> parseKafkaRule(const Field& f) {
                 return std::isalnum((unsigned char)c) || c == '.' || c == '_' || c == '-';
               });
     if (!ok)
-      f[key].error(fmt::format("invalid {} '{}': must be at most {} characters of [a-zA-Z0-9._-]", key, *s, maxLen));
+      f[key].error(fmt::format("invalid {} {}: must be at most {} characters of [a-zA-Z0-9._-]", key, quote(*s), maxLen));
     out = *s;
   };
   checkChars("clientID", rule.clientID, 255);
@@ -325,7 +340,7 @@ std::optional<CiliumPortRule> parsePortRule(const Field& f, bool ingress, bool d
       value.errorAtKey(fmt::format("{} is not supported by sluice (TLS interception and listeners need Envoy)", key));
       continue;
     }
-    value.errorAtKey(fmt::format("unknown field (expected one of: {})", deny ? "ports" : "ports, rules"));
+    value.errorAtKey(deny ? unknownFieldMessage(key, {"ports"}) : unknownFieldMessage(key, {"ports", "rules"}));
   }
   Field ports = f["ports"];
   std::vector<Field> items = ports.items();
@@ -344,7 +359,7 @@ std::optional<CiliumPortRule> parsePortRule(const Field& f, bool ingress, bool d
       else if (key == "l7proto" || key == "l7")
         value.errorAtKey(fmt::format("{} is not supported by sluice (generic L7 parsers run in Cilium's proxy)", key));
       else
-        value.errorAtKey("unknown field (expected one of: http, kafka)");
+        value.errorAtKey(unknownFieldMessage(key, {"http", "kafka"}, "; and dns, l7proto, l7, which it does not"));
     }
     for (const Field& h : rules["http"].items())
       if (auto r = parseHttpRule(h)) rule.http.push_back(std::move(*r));
@@ -400,7 +415,7 @@ std::optional<IcmpField> parseIcmpField(const Field& f) {
         field.type = uint8_t(n.value);
         return field;
       }
-    type.error(fmt::format("unknown {} type '{}' (expected a number 0-255 or one of: {})", v4 ? "ICMP" : "ICMPv6", name,
+    type.error(fmt::format("unknown {} type {} (expected a number 0-255 or one of: {})", v4 ? "ICMP" : "ICMPv6", quote(name),
                            v4 ? joinNames(kIcmpV4Types) : joinNames(kIcmpV6Types)));
     return std::nullopt;
   }
@@ -408,6 +423,26 @@ std::optional<IcmpField> parseIcmpField(const Field& f) {
   if (!n) return std::nullopt;
   field.type = uint8_t(*n);
   return field;
+}
+
+// `fromEndpoints:` with nothing after it decodes to nil, the same as absent:
+// say what the rule then does, since it is rarely what was meant.
+void warnNullFields(const Field& r, const std::vector<std::string>& peerFields, const CiliumPeerRule& rule) {
+  bool hasL3 = !rule.endpoints.empty() || !rule.cidrs.empty() || !rule.entities.empty() || !rule.services.empty();
+  bool hasL4 = !rule.toPorts.empty() || !rule.icmps.empty();
+  const char* verb = rule.deny ? "denies" : "admits";
+  for (const std::string& name : peerFields) {
+    Field f = r[name];
+    if (!f.writtenNull()) continue;
+    std::string effect = hasL3 ? "it has no effect"
+                         : hasL4 ? fmt::format("this rule {} every peer on its ports", verb)
+                                 : fmt::format("this rule names no peer and no port, so it {} nothing", verb);
+    f.warning(fmt::format("`{}:` is null, which Cilium reads as absent: {}", name, effect));
+  }
+  for (const char* name : {"toPorts", "icmps"})
+    if (r[name].writtenNull())
+      r[name].warning(fmt::format("`{}:` is null, which Cilium reads as absent{}", name,
+                                  hasL3 && !hasL4 ? fmt::format(": this rule {} its peers on every port", verb) : ""));
 }
 
 struct Section {
@@ -420,7 +455,14 @@ CiliumPeerRule parsePeerRule(const Field& r, Section s) {
   CiliumPeerRule rule;
   rule.deny = s.deny;
   rule.loc = r.loc();
-  if (!r.present()) return rule;  // `- ~`: an empty rule, as `{}`
+  if (r.writtenNull()) {
+    // `- ~` (or `-` with nothing after it): Go decodes a zero-value rule, as `{}`.
+    r.warning(s.deny ? "this rule is null, which Cilium reads as {}: it denies nothing"
+                     : fmt::format("this rule is null, which Cilium reads as {{}}: it makes {} default-deny for "
+                                   "the selected pods and admits nothing",
+                                   s.ingress ? "ingress" : "egress"));
+    return rule;
+  }
   if (!r.expectMap()) return rule;
   const std::string p = s.ingress ? "from" : "to";
   std::vector<std::string_view> known;
@@ -436,8 +478,21 @@ CiliumPeerRule parsePeerRule(const Field& r, Section s) {
   Field cidrSet = r[p + "CIDRSet"];
   Field entities = r[p + "Entities"];
   Field services = r["toServices"];
+  // An L3 list given as [] is not absent: Cilium 1.16 selects no peer for
+  // the whole rule (SetAggregatedSelectors and
+  // Get{Source,Destination}EndpointSelectorsWithRequirements in
+  // pkg/policy/api/{ingress,egress}.go), even with toPorts. toServices: []
+  // is the exception: it is never turned into selectors.
+  for (const Field* f : {&endpoints, &cidr, &cidrSet, &entities}) {
+    if (!f->isSeq() || !f->items().empty()) continue;
+    rule.emptyPeerList = true;
+    std::string key = f->path().substr(f->path().rfind('.') + 1);
+    f->warning(fmt::format("`{}: []` selects no peer: Cilium's rule {} nothing{} (remove the key to {} every peer "
+                           "on the rule's ports)",
+                           key, s.deny ? "denies" : "admits", s.deny ? "" : ", whatever else it says",
+                           s.deny ? "deny" : "admit"));
+  }
   if (endpoints.present()) {
-    rule.endpointsPresent = true;
     for (const Field& e : endpoints.items()) {
       if (!e.present()) {
         e.error("expected a label selector, got nothing (use {} to select all endpoints)");
@@ -462,7 +517,7 @@ CiliumPeerRule parsePeerRule(const Field& r, Section s) {
     if (std::find(std::begin(kEntities), std::end(kEntities), *name) == std::end(kEntities)) {
       std::string list;
       for (auto n : kEntities) list += (list.empty() ? "" : ", ") + std::string(n);
-      e.error(fmt::format("unknown entity '{}' (expected one of: {})", *name, list));
+      e.error(fmt::format("unknown entity {} (expected one of: {})", quote(*name), list));
       continue;
     }
     rule.entities.push_back(*name);
@@ -485,6 +540,11 @@ CiliumPeerRule parsePeerRule(const Field& r, Section s) {
   }
 
   Field toPorts = r["toPorts"];
+  if (services.isSeq() && !services.items().empty() && toPorts.isSeq() && !toPorts.items().empty())
+    toPorts.errorAtKey(
+        "toServices and toPorts may not be combined in one rule (Cilium 1.16 rejects it: \"Combining ToServices "
+        "and ToPorts is not supported yet\", cilium#20067); a toServices rule allows every port of the service's "
+        "endpoints");
   for (const Field& tp : toPorts.items())
     if (auto pr = parsePortRule(tp, s.ingress, s.deny)) rule.toPorts.push_back(std::move(*pr));
   Field icmps = r["icmps"];
@@ -502,6 +562,7 @@ CiliumPeerRule parsePeerRule(const Field& r, Section s) {
     icmps.errorAtKey(
         "icmps and toPorts may not be combined in one rule (Cilium rejects it); write a separate rule "
         "for each");
+  warnNullFields(r, names, rule);
   return rule;
 }
 
@@ -528,6 +589,11 @@ CiliumRule parseRule(const Field& f) {
   }
   if (es.present()) rule.endpointSelector = parseLabelSelector(es, /*ciliumKeys=*/true);
   for (Section s : {Section{true, false}, Section{true, true}, Section{false, false}, Section{false, true}}) {
+    if (f[s.name()].writtenNull())
+      f[s.name()].warning(fmt::format("`{}:` is null, which Cilium reads as absent: the section is ignored{}",
+                                      s.name(),
+                                      s.deny ? "" : s.ingress ? " (`ingress: [{}]` denies all ingress)"
+                                                              : " (`egress: [{}]` denies all egress)"));
     std::vector<Field> items = f[s.name()].items();
     auto& out = s.ingress ? rule.ingress : rule.egress;
     for (const Field& item : items) out.push_back(parsePeerRule(item, s));

@@ -4,6 +4,7 @@
 
 #include <algorithm>
 
+#include "base/text.h"
 #include "frontend/parsers.h"
 
 namespace sluice {
@@ -21,7 +22,7 @@ ObjectMeta parseMeta(const Field& doc, const std::string& kind, bool namespaced)
     meta.name = *name;
     // Namespace names are DNS-1123 labels; every other kind's a subdomain.
     std::string err = kind == "Namespace" ? checkDNS1123Label(*name) : checkDNS1123Subdomain(*name);
-    if (!err.empty()) md["name"].error(fmt::format("invalid name '{}': {}", *name, err));
+    if (!err.empty()) md["name"].error(fmt::format("invalid name {}: {}", quote(*name), err));
   } else if (!md["name"].present() || (name && name->empty())) {
     if (md["generateName"].present())
       md["name"].error("required field is missing (generateName is only resolved by the API server)");
@@ -33,13 +34,23 @@ ObjectMeta parseMeta(const Field& doc, const std::string& kind, bool namespaced)
     if (auto ns = md["namespace"].str(); ns && !ns->empty()) {
       meta.namespace_ = *ns;
       if (std::string err = checkDNS1123Label(*ns); !err.empty())
-        md["namespace"].error(fmt::format("invalid namespace '{}': {}", *ns, err));
+        md["namespace"].error(fmt::format("invalid namespace {}: {}", quote(*ns), err));
     }
   }
   // Name the object before reading labels, so their errors say whose they are.
   doc.ctx()->object = kind + " " + (meta.name.empty() ? "<unnamed>" : meta.key());
   meta.labels = md["labels"].stringMap(/*asLabels=*/true);
   return meta;
+}
+
+void checkNodeName(const Field& f, std::string& out) {
+  auto name = f.str();
+  if (!name || name->empty()) return;
+  if (std::string err = checkDNS1123Subdomain(*name); !err.empty()) {
+    f.error(fmt::format("invalid node name {}: {}", quote(*name), err));
+    return;
+  }
+  out = *name;
 }
 
 LabelSelector parseLabelSelector(const Field& f, bool ciliumKeys) {
@@ -58,8 +69,8 @@ LabelSelector parseLabelSelector(const Field& f, bool ciliumKeys) {
         std::string_view source = bare.substr(0, colon);
         if (source != "k8s" && source != "any" && source != "reserved" && source != "cidr" &&
             source != "unspec") {
-          std::string msg = fmt::format("unknown label source '{}' in key '{}' (expected k8s, any or reserved)",
-                                        source, key);
+          std::string msg = fmt::format("unknown label source {} in key {} (expected k8s, any or reserved)",
+                                        quote(source), quote(key));
           atKey ? at.errorAtKey(msg) : at.error(msg);
           return;
         }
@@ -67,7 +78,7 @@ LabelSelector parseLabelSelector(const Field& f, bool ciliumKeys) {
       }
     }
     if (std::string err = checkLabelKey(bare); !err.empty()) {
-      std::string msg = fmt::format("invalid label key '{}': {}", key, err);
+      std::string msg = fmt::format("invalid label key {}: {}", quote(key), err);
       atKey ? at.errorAtKey(msg) : at.error(msg);
     }
   };
@@ -82,7 +93,7 @@ LabelSelector parseLabelSelector(const Field& f, bool ciliumKeys) {
       r.loc = value.keyLoc();
       std::string v = value.present() ? value.str().value_or("") : "";
       if (std::string err = checkLabelValue(v); !err.empty())
-        value.error(fmt::format("invalid label value '{}': {}", v, err));
+        value.error(fmt::format("invalid label value {}: {}", quote(v), err));
       r.values = {v};
       sel.requirements.push_back(std::move(r));
     }
@@ -101,7 +112,7 @@ LabelSelector parseLabelSelector(const Field& f, bool ciliumKeys) {
     for (const Field& v : e["values"].items()) {
       if (auto s = v.str()) {
         if (std::string err = checkLabelValue(*s); !err.empty())
-          v.error(fmt::format("invalid label value '{}': {}", *s, err));
+          v.error(fmt::format("invalid label value {}: {}", quote(*s), err));
         r.values.push_back(*s);
       }
     }
@@ -153,7 +164,8 @@ void parsePod(const Field& doc, ClusterState& state) {
   pod.terminating = doc["metadata"]["deletionTimestamp"].present();
   Field spec = doc["spec"];
   if (spec.present() && spec.expectMap()) {
-    pod.nodeName = spec["nodeName"].str().value_or("");
+    // Node names become file names (compile -o DIR/<node>.o): validated as the API server does.
+    checkNodeName(spec["nodeName"], pod.nodeName);
     pod.nodeNameLoc = spec["nodeName"].present() ? spec["nodeName"].loc() : pod.meta.loc;
     pod.hostNetwork = spec["hostNetwork"].boolean().value_or(false);
     pod.serviceAccount = spec["serviceAccountName"].str().value_or("");
@@ -174,7 +186,7 @@ void parsePod(const Field& doc, ClusterState& state) {
           cp.protocol = p["protocol"].protocol().value_or(Protocol::TCP);
           if (auto name = p["name"].str(); name && !name->empty()) {
             if (std::string err = checkPortName(*name); !err.empty())
-              p["name"].error(fmt::format("invalid port name '{}': {}", *name, err));
+              p["name"].error(fmt::format("invalid port name {}: {}", quote(*name), err));
             cp.name = *name;
           }
           if (number) pod.ports.push_back(std::move(cp));

@@ -97,14 +97,23 @@ std::optional<NetworkPolicyPeer> parsePeer(const Field& f) {
   return peer;
 }
 
-std::vector<NetworkPolicyRule> parseRules(const Field& list, const char* peersKey) {
+std::vector<NetworkPolicyRule> parseRules(const Field& list, const std::string& peersKey) {
   std::vector<NetworkPolicyRule> rules;
+  const char* peers = peersKey == "from" ? "source" : "destination";
   for (const Field& r : list.items()) {
     NetworkPolicyRule rule;
     rule.loc = r.loc();
+    if (r.writtenNull())
+      r.warning(fmt::format("this rule is null, which the API reads as {{}}: it allows every {} on every port",
+                            peers));
     if (r.present()) {
       if (!r.expectMap()) continue;
       r.onlyKeys({peersKey, "ports"});
+      if (r[peersKey].writtenNull())
+        r[peersKey].warning(fmt::format("`{}:` is null, which the API reads as absent: this rule allows every {}{}",
+                                        peersKey, peers, r["ports"].present() ? " on its ports" : " on every port"));
+      if (r["ports"].writtenNull())
+        r["ports"].warning("`ports:` is null, which the API reads as absent: this rule applies to every port");
       for (const Field& p : r[peersKey].items())
         if (auto peer = parsePeer(p)) rule.peers.push_back(std::move(*peer));
       for (const Field& p : r["ports"].items())
@@ -156,6 +165,17 @@ void parseNetworkPolicy(const Field& doc, ClusterState& state) {
     np.ingressType = true;
     np.egressType = !np.egress.empty();
   }
+  // `ingress:` / `egress:` with nothing after them decode to nil lists.
+  if (spec["ingress"].writtenNull() && np.ingressType)
+    spec["ingress"].warning(
+        "`ingress:` is null, which the API reads as no ingress rules: the pods this policy selects accept no "
+        "ingress (write `ingress: [{}]` to allow all)");
+  if (spec["egress"].writtenNull())
+    spec["egress"].warning(
+        np.egressType ? "`egress:` is null, which the API reads as no egress rules: the pods this policy selects "
+                        "may send no egress (write `egress: [{}]` to allow all)"
+                      : "`egress:` is null, which the API reads as absent: this policy does not isolate egress "
+                        "(add `policyTypes: [Ingress, Egress]` to deny all egress)");
   if (doc.ctx()->diags->errorCount() == before) state.networkPolicies.push_back(std::move(np));
 }
 

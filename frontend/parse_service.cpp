@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "base/text.h"
 #include "frontend/parsers.h"
 
 namespace sluice {
@@ -100,7 +101,7 @@ void parseClusterIPs(const Field& spec, Service& svc, bool typeKnown) {
     }
     auto ip = IpAddr::parse(text);
     if (!ip) {
-      f.error(fmt::format("'{}' is not a valid IP address (or 'None' for a headless service)", text));
+      f.error(fmt::format("{} is not a valid IP address (or 'None' for a headless service)", quote(text)));
       continue;
     }
     if (!svc.clusterIPs.empty() && svc.clusterIPs.back().family == ip->family) {
@@ -132,7 +133,7 @@ void parseServicePorts(const Field& spec, Service& svc, bool typeKnown) {
     if (sp.name.empty()) {
       if (items.size() > 1) p["name"].error("required when the service has more than one port");
     } else if (std::string err = checkDNS1123Label(sp.name); !err.empty()) {
-      p["name"].error(fmt::format("invalid port name '{}': {}", sp.name, err));
+      p["name"].error(fmt::format("invalid port name {}: {}", quote(sp.name), err));
     } else if (auto [it, inserted] = names.emplace(sp.name, p.path()); !inserted) {
       p["name"].error(fmt::format("duplicate port name '{}' (also used by {})", sp.name, it->second));
     }
@@ -343,7 +344,7 @@ void parseService(const Field& doc, ClusterState& state) {
       std::string cname = *name;
       if (cname.back() == '.') cname.pop_back();  // a fully-qualified CNAME may end in a dot
       if (std::string err = checkDNS1123Subdomain(cname); !err.empty())
-        externalName.error(fmt::format("invalid externalName '{}': {}", *name, err));
+        externalName.error(fmt::format("invalid externalName {}: {}", quote(*name), err));
       else
         svc.externalName = *name;
     }
@@ -375,16 +376,6 @@ void parseTargetRef(const Field& f, const std::string& defaultNamespace, SliceEn
   ep.targetPod = (ns && !ns->empty() ? *ns : defaultNamespace) + "/" + *name;
 }
 
-void checkNodeName(const Field& f, std::string& out) {
-  auto name = f.str();
-  if (!name || name->empty()) return;
-  if (std::string err = checkDNS1123Subdomain(*name); !err.empty()) {
-    f.error(fmt::format("invalid node name '{}': {}", *name, err));
-    return;
-  }
-  out = *name;
-}
-
 // ports[] of a slice or of an Endpoints subset.
 std::vector<EndpointPort> parseEndpointPorts(const Field& list, bool legacy) {
   std::vector<EndpointPort> out;
@@ -399,7 +390,7 @@ std::vector<EndpointPort> parseEndpointPorts(const Field& list, bool legacy) {
     if (ep.name.empty()) {
       if (legacy && items.size() > 1) p["name"].error("required when the subset has more than one port");
     } else if (std::string err = checkDNS1123Label(ep.name); !err.empty()) {
-      p["name"].error(fmt::format("invalid port name '{}': {}", ep.name, err));
+      p["name"].error(fmt::format("invalid port name {}: {}", quote(ep.name), err));
     } else if (auto [it, inserted] = names.emplace(ep.name, p.path()); !inserted) {
       p["name"].error(fmt::format("duplicate port name '{}' (also used by {})", ep.name, it->second));
     }
@@ -433,7 +424,7 @@ std::optional<SliceEndpoint> parseSliceEndpoint(const Field& f, const std::strin
     if (addressType == "FQDN") {
       if (auto s = a.str())
         if (std::string err = checkDNS1123Subdomain(*s); !err.empty())
-          a.error(fmt::format("'{}' is not a valid FQDN: {}", *s, err));
+          a.error(fmt::format("{} is not a valid FQDN: {}", quote(*s), err));
       continue;
     }
     auto ip = nonSpecialIP(a);
@@ -453,7 +444,7 @@ std::optional<SliceEndpoint> parseSliceEndpoint(const Field& f, const std::strin
   }
   if (auto h = f["hostname"].str(); h && !h->empty())
     if (std::string err = checkDNS1123Label(*h); !err.empty())
-      f["hostname"].error(fmt::format("invalid hostname '{}': {}", *h, err));
+      f["hostname"].error(fmt::format("invalid hostname {}: {}", quote(*h), err));
   checkNodeName(f["nodeName"], ep.nodeName);
   ep.zone = f["zone"].str().value_or("");
   parseTargetRef(f["targetRef"], ns, ep);
@@ -474,7 +465,7 @@ std::optional<SliceEndpoint> parseLegacyAddress(const Field& f, bool ready, cons
   if (auto ip = nonSpecialIP(f["ip"])) ep.addresses.push_back(*ip);
   if (auto h = f["hostname"].str(); h && !h->empty())
     if (std::string err = checkDNS1123Label(*h); !err.empty())
-      f["hostname"].error(fmt::format("invalid hostname '{}': {}", *h, err));
+      f["hostname"].error(fmt::format("invalid hostname {}: {}", quote(*h), err));
   checkNodeName(f["nodeName"], ep.nodeName);
   parseTargetRef(f["targetRef"], ns, ep);
   if (f.ctx()->diags->errorCount() != before) return std::nullopt;

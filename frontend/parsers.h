@@ -12,6 +12,9 @@ namespace sluice {
 // when none is given. Also sets ctx->object to "Kind ns/name".
 ObjectMeta parseMeta(const Field& doc, const std::string& kind, bool namespaced);
 
+// A node name (a DNS-1123 subdomain) into `out`; an error names the field.
+void checkNodeName(const Field& f, std::string& out);
+
 // metav1.LabelSelector. `ciliumKeys` allows source prefixes ("k8s:app").
 LabelSelector parseLabelSelector(const Field& f, bool ciliumKeys);
 

@@ -2,19 +2,16 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <set>
 
+#include "base/text.h"
+
 namespace sluice {
 
-SourceLoc locOf(const std::shared_ptr<const SourceFile>& file, const YAML::Mark& mark) {
-  SourceLoc loc;
-  loc.file = file;
-  if (!mark.is_null() && mark.line >= 0) {
-    loc.line = uint32_t(mark.line) + 1;
-    loc.col = uint32_t(mark.column) + 1;
-  }
-  return loc;
+SourceLoc locOf(const std::shared_ptr<const SourceFile>& file, const yaml::Node& node) {
+  return SourceLoc{file, node.line, node.col};
 }
 
 static std::string childPath(const std::string& parent, std::string_view key) {
@@ -24,56 +21,58 @@ static std::string childPath(const std::string& parent, std::string_view key) {
 
 std::string Field::typeName() const {
   if (!present()) return "nothing";
-  if (node_.IsMap()) return "a mapping";
-  if (node_.IsSequence()) return "a list";
-  return fmt::format("'{}'", node_.Scalar());
+  if (node_->isMap()) return "a mapping";
+  if (node_->isSeq()) return "a list";
+  return quote(node_->value);
+}
+
+Field Field::child(const yaml::Node* key, const yaml::Node* value, std::string path) const {
+  SourceLoc keyLoc = locOf(ctx_->file, *key);
+  SourceLoc valueLoc = value->isNull() || !value->line ? keyLoc : locOf(ctx_->file, *value);
+  return Field(ctx_, value, std::move(path), valueLoc, keyLoc);
 }
 
 Field Field::operator[](std::string_view key) const {
   std::string path = childPath(path_, key);
-  if (!node_.IsMap()) return Field(ctx_, YAML::Node(YAML::NodeType::Undefined), path, loc_);
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    if (it->first.IsScalar() && it->first.Scalar() == key) {
-      SourceLoc keyLoc = locOf(ctx_->file, it->first.Mark());
-      SourceLoc valueLoc = it->second.IsNull() ? keyLoc : locOf(ctx_->file, it->second.Mark());
-      if (!valueLoc.known()) valueLoc = keyLoc;
-      return Field(ctx_, it->second, path, valueLoc, keyLoc);
-    }
-  }
-  return Field(ctx_, YAML::Node(YAML::NodeType::Undefined), path, loc_);
+  if (!isMap()) return Field(ctx_, nullptr, path, loc_);
+  const auto& kv = node_->children;
+  for (size_t i = 0; i + 1 < kv.size(); i += 2)
+    if (kv[i]->isScalar() && kv[i]->value == key) return child(kv[i], kv[i + 1], path);
+  return Field(ctx_, nullptr, path, loc_);
 }
 
 std::vector<Field> Field::items() const {
   std::vector<Field> out;
   if (!present()) return out;
-  if (!node_.IsSequence()) {
+  if (!isSeq()) {
     error(fmt::format("expected a list, got {}", typeName()));
     return out;
   }
+  out.reserve(node_->children.size());
   size_t i = 0;
-  for (const auto& child : node_) {
-    SourceLoc loc = locOf(ctx_->file, child.Mark());
-    if (!loc.known()) loc = loc_;
-    out.emplace_back(ctx_, child, fmt::format("{}[{}]", path_, i++), loc);
+  for (const yaml::Node* item : node_->children) {
+    SourceLoc loc = item->line ? locOf(ctx_->file, *item) : loc_;
+    out.emplace_back(ctx_, item, fmt::format("{}[{}]", path_, i++), loc);
   }
   return out;
 }
 
 bool Field::expectMap() const {
   if (!present()) return false;
-  if (!node_.IsMap()) {
+  if (!isMap()) {
     error(fmt::format("expected a mapping, got {}", typeName()));
     return false;
   }
-  std::set<std::string> seen;
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    if (!it->first.IsScalar()) {
-      Field(ctx_, it->first, path_, locOf(ctx_->file, it->first.Mark())).error("mapping keys must be strings");
+  std::set<std::string_view> seen;
+  const auto& kv = node_->children;
+  for (size_t i = 0; i + 1 < kv.size(); i += 2) {
+    const yaml::Node* key = kv[i];
+    if (!key->isScalar()) {
+      Field(ctx_, key, path_, locOf(ctx_->file, *key)).error("mapping keys must be strings");
       continue;
     }
-    if (!seen.insert(it->first.Scalar()).second)
-      Field(ctx_, it->first, childPath(path_, it->first.Scalar()), locOf(ctx_->file, it->first.Mark()))
-          .error("duplicate key");
+    if (!seen.insert(key->value).second)
+      Field(ctx_, key, childPath(path_, displayText(key->value)), locOf(ctx_->file, *key)).error("duplicate key");
   }
   return true;
 }
@@ -81,43 +80,43 @@ bool Field::expectMap() const {
 std::vector<std::pair<std::string, Field>> Field::entries() const {
   std::vector<std::pair<std::string, Field>> out;
   if (!present()) return out;
-  if (!node_.IsMap()) {
+  if (!isMap()) {
     error(fmt::format("expected a mapping, got {}", typeName()));
     return out;
   }
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    if (!it->first.IsScalar()) continue;
-    const std::string& key = it->first.Scalar();
-    SourceLoc keyLoc = locOf(ctx_->file, it->first.Mark());
-    SourceLoc valueLoc = it->second.IsNull() ? keyLoc : locOf(ctx_->file, it->second.Mark());
-    if (!valueLoc.known()) valueLoc = keyLoc;
-    out.emplace_back(key, Field(ctx_, it->second, childPath(path_, key), valueLoc, keyLoc));
+  const auto& kv = node_->children;
+  for (size_t i = 0; i + 1 < kv.size(); i += 2) {
+    if (!kv[i]->isScalar()) continue;
+    const std::string& key = kv[i]->value;
+    out.emplace_back(key, child(kv[i], kv[i + 1], childPath(path_, displayText(key))));
   }
   return out;
 }
 
 void Field::onlyKeys(std::initializer_list<std::string_view> known) const {
-  if (!node_.IsMap()) return;
-  for (auto it = node_.begin(); it != node_.end(); ++it) {
-    if (!it->first.IsScalar()) continue;
-    const std::string& key = it->first.Scalar();
-    bool ok = false;
-    for (auto k : known) ok = ok || k == key;
-    if (ok) continue;
-    std::string expected;
-    for (auto k : known) expected += (expected.empty() ? "" : ", ") + std::string(k);
-    Field(ctx_, it->second, childPath(path_, key), locOf(ctx_->file, it->first.Mark()))
-        .error(fmt::format("unknown field (expected one of: {})", expected));
+  std::vector<std::string_view> list(known);
+  for (auto& [key, value] : entries()) {
+    if (std::find(list.begin(), list.end(), key) != list.end()) continue;
+    value.errorAtKey(unknownFieldMessage(key, list));
   }
+}
+
+std::string unknownFieldMessage(std::string_view key, const std::vector<std::string_view>& known,
+                                std::string_view unsupportedNote) {
+  if (std::string guess = closestMatch(key, known); !guess.empty())
+    return fmt::format("unknown field {}: did you mean `{}`?", quote(key), guess);
+  std::string expected;
+  for (auto k : known) expected += (expected.empty() ? "" : ", ") + std::string(k);
+  return fmt::format("unknown field {} (sluice reads: {}{})", quote(key), expected, unsupportedNote);
 }
 
 std::optional<std::string> Field::str() const {
   if (!present()) return std::nullopt;
-  if (!node_.IsScalar()) {
+  if (!isScalar()) {
     error(fmt::format("expected a string, got {}", typeName()));
     return std::nullopt;
   }
-  return node_.Scalar();
+  return node_->value;
 }
 
 std::optional<std::string> Field::requiredStr() const {
@@ -135,15 +134,19 @@ std::optional<std::string> Field::requiredStr() const {
 
 std::optional<int64_t> Field::integer(int64_t lo, int64_t hi) const {
   if (!present()) return std::nullopt;
-  if (!node_.IsScalar() || isQuoted()) {
+  if (!isScalar() || isQuoted()) {
     error(fmt::format("expected an integer, got {}{}", isQuoted() ? "the string " : "", typeName()));
     return std::nullopt;
   }
-  const std::string& s = node_.Scalar();
+  const std::string& s = node_->value;
   int64_t v = 0;
   auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
   if (ec != std::errc() || p != s.data() + s.size()) {
-    error(fmt::format("expected an integer, got '{}'", s));
+    error(fmt::format("expected an integer, got {}", quote(s)));
+    return std::nullopt;
+  }
+  if (v < 0 && lo >= 0) {
+    error(fmt::format("must not be negative (got {})", v));
     return std::nullopt;
   }
   if (v < lo || v > hi) {
@@ -155,8 +158,8 @@ std::optional<int64_t> Field::integer(int64_t lo, int64_t hi) const {
 
 std::optional<bool> Field::boolean() const {
   if (!present()) return std::nullopt;
-  if (node_.IsScalar() && !isQuoted()) {
-    const std::string& s = node_.Scalar();
+  if (isScalar() && !isQuoted()) {
+    const std::string& s = node_->value;
     if (s == "true") return true;
     if (s == "false") return false;
   }
@@ -166,14 +169,18 @@ std::optional<bool> Field::boolean() const {
 
 std::optional<PortRef> Field::port(bool allowName, bool allowZero) const {
   if (!present()) return std::nullopt;
-  if (!node_.IsScalar()) {
+  if (!isScalar()) {
     error(fmt::format("expected a port number or name, got {}", typeName()));
     return std::nullopt;
   }
-  const std::string& s = node_.Scalar();
+  const std::string& s = node_->value;
   PortRef ref;
   ref.loc = loc_;
   bool numeric = !s.empty() && s.find_first_not_of("0123456789") == std::string::npos;
+  if (!isQuoted() && s.size() > 1 && s[0] == '-' && s.find_first_not_of("0123456789", 1) == std::string::npos) {
+    error(fmt::format("a port may not be negative (got {})", s));
+    return std::nullopt;
+  }
   if (numeric && !isQuoted()) {
     auto v = integer(allowZero ? 0 : 1, 65535);
     if (!v) return std::nullopt;
@@ -186,7 +193,7 @@ std::optional<PortRef> Field::port(bool allowName, bool allowZero) const {
   }
   // A quoted number is a string in the API: an IntOrString of type String must be a valid port name.
   if (std::string err = checkPortName(s); !err.empty()) {
-    error(fmt::format("port name '{}' {}", s, err));
+    error(fmt::format("port name {} {}", quote(s), err));
     return std::nullopt;
   }
   ref.name = s;
@@ -208,7 +215,7 @@ std::optional<std::string> Field::oneOf(std::initializer_list<std::string_view> 
     if (c == *s) return s;
   std::string expected;
   for (auto c : choices) expected += (expected.empty() ? "\"" : ", \"") + std::string(c) + "\"";
-  error(fmt::format("unsupported value \"{}\": supported values: {}", *s, expected));
+  error(fmt::format("unsupported value \"{}\": supported values: {}", displayText(*s), expected));
   return std::nullopt;
 }
 
@@ -216,7 +223,7 @@ std::optional<IpAddr> Field::ip() const {
   auto s = str();
   if (!s) return std::nullopt;
   auto a = IpAddr::parse(*s);
-  if (!a) error(fmt::format("'{}' is not a valid IP address", *s));
+  if (!a) error(fmt::format("{} is not a valid IP address", quote(*s)));
   return a;
 }
 
@@ -226,10 +233,11 @@ std::optional<Cidr> Field::cidr() const {
   bool hostBits = false;
   auto c = Cidr::parse(*s, &hostBits);
   if (!c) {
-    error(fmt::format("'{}' is not a valid CIDR (expected an address and a prefix length, e.g. 10.0.0.0/8)", *s));
+    error(fmt::format("{} is not a valid CIDR (expected an address and a prefix length, e.g. 10.0.0.0/8)",
+                      quote(*s)));
     return std::nullopt;
   }
-  if (hostBits) warning(fmt::format("'{}' has host bits set; it is read as {}", *s, c->str()));
+  if (hostBits) warning(fmt::format("{} has host bits set; it is read as {}", quote(*s), c->str()));
   return c;
 }
 
@@ -239,7 +247,7 @@ Labels Field::stringMap(bool asLabels) const {
   for (auto& [key, value] : entries()) {
     if (asLabels) {
       if (std::string err = checkLabelKey(key); !err.empty())
-        value.errorAtKey(fmt::format("invalid label key '{}': {}", key, err));
+        value.errorAtKey(fmt::format("invalid label key {}: {}", quote(key), err));
     }
     std::string v;
     if (value.present()) {
@@ -251,7 +259,7 @@ Labels Field::stringMap(bool asLabels) const {
     }
     if (asLabels) {
       if (std::string err = checkLabelValue(v); !err.empty())
-        value.error(fmt::format("invalid label value '{}': {}", v, err));
+        value.error(fmt::format("invalid label value {}: {}", quote(v), err));
     }
     out[key] = v;
   }

@@ -1,13 +1,11 @@
 // Typed, located access to one YAML document, for the per-kind parsers.
-// Internal to frontend/: nothing outside this folder includes yaml-cpp.
+// Internal to frontend/: nothing outside this folder sees the YAML tree.
 //
-// A Field is a YAML node plus its field path ("spec.ingress[0].ports[1]") and
+// A Field is a YAML node (yaml_tree.h) plus its field path ("spec.ingress[0].ports[1]") and
 // its source location. Accessors report problems to the Diagnostics with that
 // path and location and return nullopt, so a parser reads every field, collects
 // every error, and never throws.
 #pragma once
-
-#include <yaml-cpp/yaml.h>
 
 #include <initializer_list>
 #include <optional>
@@ -16,8 +14,9 @@
 #include <utility>
 #include <vector>
 
+#include "base/diagnostics.h"
 #include "frontend/cluster_state.h"
-#include "frontend/diagnostics.h"
+#include "frontend/yaml_tree.h"
 
 namespace sluice {
 
@@ -29,22 +28,26 @@ struct DocContext {
 
 class Field {
  public:
-  Field(DocContext* ctx, YAML::Node node, std::string path, SourceLoc loc, SourceLoc keyLoc = {})
-      : ctx_(ctx), node_(std::move(node)), path_(std::move(path)), loc_(std::move(loc)),
+  // `node` null: the field is absent.
+  Field(DocContext* ctx, const yaml::Node* node, std::string path, SourceLoc loc, SourceLoc keyLoc = {})
+      : ctx_(ctx), node_(node), path_(std::move(path)), loc_(std::move(loc)),
         keyLoc_(keyLoc.known() ? std::move(keyLoc) : loc_) {}
 
   // Present and not null (`field: ~` and `field:` count as absent, as in the API).
-  bool present() const { return node_.IsDefined() && !node_.IsNull(); }
+  bool present() const { return node_ && !node_->isNull(); }
+  // Written out as null (`field:` with nothing after it, or `field: ~`): the
+  // API reads it as absent, which is rarely what its author meant.
+  bool writtenNull() const { return node_ && node_->isNull(); }
   const std::string& path() const { return path_; }
   const SourceLoc& loc() const { return loc_; }
   const SourceLoc& keyLoc() const { return keyLoc_; }
   DocContext* ctx() const { return ctx_; }
 
-  bool isMap() const { return node_.IsMap(); }
-  bool isSeq() const { return node_.IsSequence(); }
-  bool isScalar() const { return node_.IsScalar(); }
+  bool isMap() const { return node_ && node_->isMap(); }
+  bool isSeq() const { return node_ && node_->isSeq(); }
+  bool isScalar() const { return node_ && node_->isScalar(); }
   // The scalar was quoted in the source ("80" rather than 80).
-  bool isQuoted() const { return node_.IsScalar() && node_.Tag() == "!"; }
+  bool isQuoted() const { return isScalar() && node_->quoted; }
 
   // Child of a mapping. Absent keys give a non-present Field located at the parent.
   Field operator[](std::string_view key) const;
@@ -80,14 +83,20 @@ class Field {
 
  private:
   std::string typeName() const;
+  Field child(const yaml::Node* key, const yaml::Node* value, std::string path) const;
 
   DocContext* ctx_;
-  YAML::Node node_;
+  const yaml::Node* node_;
   std::string path_;
   SourceLoc loc_;
   SourceLoc keyLoc_;
 };
 
-SourceLoc locOf(const std::shared_ptr<const SourceFile>& file, const YAML::Mark& mark);
+// "unknown field 'x': did you mean `y`?" when one of `known` is close, else
+// the list of fields sluice reads, followed by `unsupportedNote`.
+std::string unknownFieldMessage(std::string_view key, const std::vector<std::string_view>& known,
+                                std::string_view unsupportedNote = "");
+
+SourceLoc locOf(const std::shared_ptr<const SourceFile>& file, const yaml::Node& node);
 
 }  // namespace sluice

@@ -16,8 +16,8 @@
 #include <vector>
 
 #include "frontend/cluster_state.h"
-#include "frontend/net.h"
-#include "frontend/source.h"
+#include "base/net.h"
+#include "base/source.h"
 
 namespace sluice::ir {
 

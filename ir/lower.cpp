@@ -6,6 +6,7 @@
 
 #include <algorithm>
 
+#include "base/text.h"
 #include "ir/lower_context.h"
 
 namespace sluice::ir {
@@ -107,6 +108,40 @@ Labels toLabels(const LabelSet& set) {
 
 std::string reservedNameOf(const Identity& id) { return id.labels.front().substr(std::string("reserved:").size()); }
 
+const std::string kClusterLabel = "io.cilium.k8s.policy.cluster";
+
+// A CiliumNetworkPolicy selector that names another cluster matches nothing
+// here: sluice compiles one cluster (cluster mesh is out of scope). Said once.
+void noteOtherClusterSelectors(const LowerContext& ctx) {
+  auto otherCluster = [&](const LabelSelector& sel) -> const LabelRequirement* {
+    for (const LabelRequirement& r : sel.requirements) {
+      std::string_view key = r.key;
+      for (std::string_view source : {"k8s:", "any:"})
+        if (key.starts_with(source)) key.remove_prefix(source.size());
+      if (key == kClusterLabel && r.op == LabelRequirement::Op::In &&
+          std::find(r.values.begin(), r.values.end(), ctx.clusterName) == r.values.end())
+        return &r;
+    }
+    return nullptr;
+  };
+  for (const CiliumPolicy& cp : ctx.state.ciliumPolicies)
+    for (const CiliumRule& rule : cp.rules) {
+      std::vector<const LabelSelector*> selectors = {&rule.endpointSelector};
+      for (const auto* list : {&rule.ingress, &rule.egress})
+        for (const CiliumPeerRule& peer : *list)
+          for (const LabelSelector& sel : peer.endpoints) selectors.push_back(&sel);
+      for (const LabelSelector* sel : selectors)
+        if (const LabelRequirement* r = otherCluster(*sel)) {
+          ctx.diags.note(r->loc, cp.kindName() + " " + cp.meta.key(), "",
+                         fmt::format("selectors naming another cluster than '{}' ({}) match nothing: sluice "
+                                     "compiles one cluster, and endpoints of cluster-mesh peers are out of its "
+                                     "scope (said once; --cluster-name sets this cluster's name)",
+                                     ctx.clusterName, displayText(r->key + " in (" + fmt::format("{}", fmt::join(r->values, ", ")) + ")")));
+          return;
+        }
+    }
+}
+
 // Identities of every endpoint pod in the cluster, plus the reserved ones.
 void buildIdentities(LowerContext& ctx, Program& program) {
   std::set<std::string> selected = selectorKeys(ctx.state);
@@ -140,6 +175,10 @@ void buildIdentities(LowerContext& ctx, Program& program) {
     info.id = id;
     info.namespace_ = ns;
     info.ciliumLabels = toLabels(labels);
+    // Cilium labels every local endpoint with its cluster's name
+    // (SanitizePodLabels in pkg/k8s/utils/utils.go). It is the same for every
+    // pod, so it stays out of the label set that numbers identities.
+    info.ciliumLabels[kClusterLabel] = ctx.clusterName;
     const std::string nsPrefix = "io.cilium.k8s.namespace.labels.";
     for (const auto& [k, v] : info.ciliumLabels) {
       if (k.rfind(nsPrefix, 0) == 0) info.namespaceLabels[k.substr(nsPrefix.size())] = v;
@@ -222,8 +261,9 @@ const NodeProgram* Program::findNode(const std::string& name) const {
 
 Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions& options) {
   Program program;
-  LowerContext ctx(state, diags);
+  LowerContext ctx(state, diags, options.clusterName);
   buildIdentities(ctx, program);
+  noteOtherClusterSelectors(ctx);
 
   // Nodes: every Node object, and every node a pod names even without one.
   std::map<std::string, const Node*> nodes;

@@ -6,14 +6,20 @@
 #pragma once
 
 #include "frontend/cluster_state.h"
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 #include "ir/ir.h"
 
 namespace sluice::ir {
 
+// Cilium's default --cluster-name (pkg/defaults/cluster.go).
+inline constexpr const char* kDefaultClusterName = "default";
+
 struct LowerOptions {
   // Lower only this node's program (identities and services stay cluster-wide).
   std::string onlyNode;
+  // Cilium's --cluster-name: every pod carries the label
+  // io.cilium.k8s.policy.cluster=<name> for CiliumNetworkPolicy selectors.
+  std::string clusterName = kDefaultClusterName;
 };
 
 Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions& options = {});

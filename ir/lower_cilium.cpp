@@ -14,6 +14,7 @@
 
 #include <algorithm>
 #include <map>
+#include <optional>
 
 #include "ir/lower_context.h"
 
@@ -21,6 +22,7 @@ namespace sluice::ir {
 namespace {
 
 const std::string kNamespaceKey = "io.kubernetes.pod.namespace";
+const std::string kNamespaceLabelsPrefix = "io.cilium.k8s.namespace.labels.";
 
 std::string stripSource(const std::string& key, std::string* source = nullptr) {
   size_t colon = key.find(':');
@@ -32,9 +34,26 @@ std::string stripSource(const std::string& key, std::string* source = nullptr) {
   return key.substr(colon + 1);
 }
 
+// The key as Cilium's namespace checks see it: only the k8s source and
+// "any" (no source, or `any:`) count; `container:io.kubernetes...` does not.
+std::optional<std::string> k8sOrAnyKey(const std::string& key) {
+  std::string source;
+  std::string bare = stripSource(key, &source);
+  if (source == "k8s" || source == "any") return bare;
+  return std::nullopt;
+}
+
 bool mentionsNamespace(const LabelSelector& sel) {
-  return std::any_of(sel.requirements.begin(), sel.requirements.end(),
-                     [](const LabelRequirement& r) { return stripSource(r.key) == kNamespaceKey; });
+  return std::any_of(sel.requirements.begin(), sel.requirements.end(), [](const LabelRequirement& r) {
+    return k8sOrAnyKey(r.key) == kNamespaceKey;
+  });
+}
+
+bool mentionsNamespaceLabels(const LabelSelector& sel) {
+  return std::any_of(sel.requirements.begin(), sel.requirements.end(), [](const LabelRequirement& r) {
+    auto key = k8sOrAnyKey(r.key);
+    return key && key->starts_with(kNamespaceLabelsPrefix);
+  });
 }
 
 // Does a Cilium selector select this identity?
@@ -66,10 +85,13 @@ bool mentionsReserved(const LabelSelector& sel) {
   });
 }
 
-// Cilium adds the policy's namespace to a CNP's selector unless it names a
-// namespace itself or selects a reserved identity (which has none).
+// Cilium adds the policy's namespace to a CNP's peer selector unless it
+// names the pod namespace or namespace labels itself, or selects a reserved
+// identity (which has none): getEndpointSelector in
+// pkg/k8s/apis/cilium.io/utils/utils.go. (A CCNP's gets "namespace exists",
+// which is what ciliumSelects does for a selector without reserved: keys.)
 LabelSelector confineToNamespace(LabelSelector sel, const CiliumPolicy& cp) {
-  if (cp.clusterwide || mentionsNamespace(sel) || mentionsReserved(sel)) return sel;
+  if (cp.clusterwide || mentionsNamespace(sel) || mentionsNamespaceLabels(sel) || mentionsReserved(sel)) return sel;
   LabelRequirement r;
   r.key = "k8s:" + kNamespaceKey;
   r.op = LabelRequirement::Op::In;
@@ -128,9 +150,11 @@ struct CiliumBuilder {
   Peer resolvePeer(const CiliumPeerRule& pr) const {
     Peer peer;
     std::vector<std::string> text;
-    // An empty list is no L3 field (as in Cilium, where it decodes to nil).
-    bool hasL3 = !pr.endpoints.empty() || !pr.cidrs.empty() || !pr.entities.empty() || !pr.services.empty();
-    if (!hasL3) {
+    if (pr.emptyPeerList) {
+      peer.selectorText = "an empty L3 list ([]): selects no peer";
+      return peer;
+    }
+    if (!pr.hasL3()) {
       // Only toPorts/icmps: every peer. Neither: nothing (SEMANTICS.md).
       peer.any = !pr.toPorts.empty() || !pr.icmps.empty();
       peer.selectorText = peer.any ? "every peer" : "empty rule: admits nothing";
@@ -182,6 +206,10 @@ struct CiliumBuilder {
   // selector means the addresses of its endpoints (Cilium's generated CIDRs),
   // which is how external services — headless ones included — are reached.
   void addServices(const CiliumServiceRef& ref, Peer& peer, std::vector<std::string>& text) const {
+    if (!ref.selector && ref.name.empty()) {
+      text.push_back("toServices {} (no service)");  // Cilium: an empty entry translates to no peer
+      return;
+    }
     std::string ns = ref.namespace_.empty() ? cp.meta.namespace_ : ref.namespace_;
     text.push_back(ref.selector ? fmt::format("services({}) in {}", ref.selector->str(), ns.empty() ? "*" : ns)
                                 : fmt::format("service {}/{}", ns.empty() ? "*" : ns, ref.name));

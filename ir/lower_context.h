@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "frontend/cluster_state.h"
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 #include "ir/identity.h"
 #include "ir/ir.h"
 
@@ -34,10 +34,12 @@ struct PodInfo {
 using PodsByPortNumber = std::map<uint16_t, std::vector<std::pair<std::string, IpAddr>>>;
 
 struct LowerContext {
-  LowerContext(const ClusterState& state, Diagnostics& diags) : state(state), diags(diags) {}
+  LowerContext(const ClusterState& state, Diagnostics& diags, std::string clusterName)
+      : state(state), diags(diags), clusterName(std::move(clusterName)) {}
 
   const ClusterState& state;
   Diagnostics& diags;
+  const std::string clusterName;  // the value of every pod's io.cilium.k8s.policy.cluster label
   std::vector<IdentityInfo> identities;          // sorted by id; reserved first
   std::map<std::string, PodInfo> endpointPods;   // "ns/name" -> pod with an identity
   std::map<IpAddr, std::string> podByIp;         // endpoint pod IPs -> "ns/name"

@@ -35,7 +35,7 @@ LoadedNode* KernelCluster::loaded(const std::string& node) {
 }
 
 bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options) {
-  program_ = ir::lower(state, diags, ir::LowerOptions{options.onlyNode});
+  program_ = ir::lower(state, diags, ir::LowerOptions{options.onlyNode, options.clusterName});
   if (diags.hasErrors()) return false;
   for (const auto& np : program_.nodes)
     for (const auto& ep : np.endpoints)

@@ -16,8 +16,9 @@
 
 #include "codegen/codegen.h"
 #include "frontend/cluster_state.h"
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 #include "ir/ir.h"
+#include "ir/lower.h"
 #include "runtime/loader.h"
 #include "runtime/test_run.h"
 
@@ -61,6 +62,7 @@ struct FlowTrace {
 struct ClusterOptions {
   codegen::CompileOptions compile;
   std::string onlyNode;  // compile and load one node only
+  std::string clusterName = ir::kDefaultClusterName;  // see ir::LowerOptions
 };
 
 class KernelCluster {

@@ -7,7 +7,7 @@
 #include <optional>
 #include <string>
 
-#include "frontend/net.h"
+#include "base/net.h"
 
 namespace sluice::runtime {
 

@@ -7,7 +7,7 @@
 #include <string>
 #include <vector>
 
-#include "frontend/net.h"
+#include "base/net.h"
 #include "ir/ir.h"
 
 namespace sluice::runtime {

@@ -90,6 +90,61 @@ TEST_P(Cilium, NamespaceKeysAndNamespaceLabels) {
   EXPECT_TRUE(Traces(c, "y/b", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=cnp.x.cross.spec0.ingress0"));
   EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
   EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
+  // A selector naming namespace labels is not confined to the policy's
+  // namespace (getEndpointSelector in Cilium's utils.go): z's pods are in.
+  EXPECT_TRUE(Traces(c, "z/c", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=cnp.x.cross.spec0.ingress0"));
+}
+
+// Cilium's namespace-labels-policy.yaml example: pods of namespaces labelled
+// team=t1, wherever the policy lives; with a source prefix too.
+TEST_P(Cilium, NamespaceLabelSelectorsReachOtherNamespaces) {
+  LOAD_CLUSTER(c, kBase + cnp("x", "by-team", R"(spec:
+  endpointSelector: {matchLabels: {app: a}}
+  ingress:
+  - fromEndpoints:
+    - matchLabels: {k8s:io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name: y}
+  egress:
+  - toEndpoints:
+    - matchLabels: {io.cilium.k8s.namespace.labels.kubernetes.io/metadata.name: z, app: c})"));
+  EXPECT_TRUE(Traces(c, "y/b", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=cnp.x.by-team.spec0.ingress0"));
+  EXPECT_TRUE(Traces(c, "y/a", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=cnp.x.by-team.spec0.ingress0"));
+  EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
+  EXPECT_TRUE(Traces(c, "x/a", "z/c", 80, TCP, "allow from-pod=cnp.x.by-team.spec0.egress0 to-pod=unisolated"));
+  EXPECT_TRUE(Traces(c, "x/a", "y/a", 80, TCP, "deny from-pod=isolated"));
+}
+
+// Every pod carries io.cilium.k8s.policy.cluster=<--cluster-name, "default">.
+TEST_P(Cilium, ClusterLabelNamesTheLocalCluster) {
+  LOAD_CLUSTER(c, kBase + cnp("x", "cluster", R"(spec:
+  endpointSelector: {matchLabels: {io.cilium.k8s.policy.cluster: default, app: a}}
+  ingress:
+  - fromEndpoints: [{matchLabels: {k8s:io.cilium.k8s.policy.cluster: default, app: b}}]
+  - fromEndpoints: [{matchLabels: {io.cilium.k8s.policy.cluster: other-cluster}}])"));
+  EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "allow from-pod=unisolated to-pod=cnp.x.cluster.spec0.ingress0"));
+  // Confined to x: the cluster label is not a namespace key.
+  EXPECT_TRUE(Traces(c, "y/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
+  // No endpoint of another cluster exists here.
+  EXPECT_TRUE(Traces(c, "z/c", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
+}
+
+// An L3 list given empty selects no peer, even with toPorts
+// (SetAggregatedSelectors in Cilium's pkg/policy/api); toServices: [] and an
+// absent list do not restrict the peer.
+TEST_P(Cilium, EmptyPeerListsSelectNoPeer) {
+  LOAD_CLUSTER(c, kBase + cnp("x", "empty", R"(spec:
+  endpointSelector: {matchLabels: {app: a}}
+  ingress:
+  - fromEndpoints: []
+    toPorts: [{ports: [{port: "80", protocol: TCP}]}]
+  - fromCIDR: []
+    fromEntities: [all]
+  egress:
+  - toServices: []
+    toPorts: [{ports: [{port: "443", protocol: TCP}]}])"));
+  EXPECT_TRUE(Traces(c, "x/b", "x/a", 80, TCP, "deny from-pod=unisolated to-pod=isolated"));
+  EXPECT_TRUE(Traces(c, "203.0.113.5", "x/a", 80, TCP, "deny to-pod=isolated"));
+  EXPECT_TRUE(Traces(c, "x/a", "203.0.113.5", 443, TCP, "allow from-pod=cnp.x.empty.spec0.egress0.ports0"));
+  EXPECT_TRUE(Traces(c, "x/a", "203.0.113.5", 80, TCP, "deny from-pod=isolated"));
 }
 
 TEST_P(Cilium, ReservedLabelsSelectReservedIdentities) {
@@ -255,14 +310,15 @@ TEST_P(Cilium, ToServicesByName) {
   EXPECT_TRUE(Traces(c, "x/a", "198.51.100.8", 5432, TCP, "deny from-pod=isolated"));
 }
 
-TEST_P(Cilium, ToServicesBySelectorWithPorts) {
+// Cilium 1.16 refuses toServices with toPorts (cilium#20067): a toServices
+// rule allows every port of the service's endpoints.
+TEST_P(Cilium, ToServicesBySelectorAllowsEveryPort) {
   LOAD_CLUSTER(c, kBase + kServices + ccnp("svc", R"(spec:
   endpointSelector: {matchLabels: {app: c}}
   egress:
-  - toServices: [{k8sServiceSelector: {selector: {matchLabels: {tier: outside}}}}]
-    toPorts: [{ports: [{port: "443", protocol: TCP}]}])"));
-  EXPECT_TRUE(Traces(c, "z/c", "203.0.113.77", 443, TCP, "allow from-pod=ccnp.svc.spec0.egress0.ports0"));
-  EXPECT_TRUE(Traces(c, "z/c", "203.0.113.77", 80, TCP, "deny from-pod=isolated"));
+  - toServices: [{k8sServiceSelector: {selector: {matchLabels: {tier: outside}}}}])"));
+  EXPECT_TRUE(Traces(c, "z/c", "203.0.113.77", 443, TCP, "allow from-pod=ccnp.svc.spec0.egress0"));
+  EXPECT_TRUE(Traces(c, "z/c", "203.0.113.77", 80, UDP, "allow from-pod=ccnp.svc.spec0.egress0"));
   EXPECT_TRUE(Traces(c, "z/c", "y/b", 81, TCP, "deny from-pod=isolated"));  // tier=internal
 }
 

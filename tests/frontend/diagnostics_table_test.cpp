@@ -264,7 +264,7 @@ specs:
   EXPECT_FALSE(r0.egressSectionPresent);
   ASSERT_EQ(r0.ingress.size(), 3u);
   EXPECT_FALSE(r0.ingress[0].deny);
-  EXPECT_TRUE(r0.ingress[0].endpointsPresent);
+  EXPECT_FALSE(r0.ingress[0].emptyPeerList);
   const auto& ports = r0.ingress[0].toPorts.at(0).ports;
   ASSERT_EQ(ports.size(), 3u);
   EXPECT_EQ(ports[0].port.number, 8080);
@@ -285,7 +285,7 @@ specs:
   EXPECT_EQ(http.method, "GET");
   EXPECT_EQ(http.path, "/api/.*");
   EXPECT_EQ(http.headers, std::vector<std::string>{"X-Version: 2"});
-  EXPECT_TRUE(r1.egress[1].endpointsPresent);  // `toEndpoints: []` is present, and matches nothing
+  EXPECT_TRUE(r1.egress[1].emptyPeerList);  // `toEndpoints: []` is present, and selects no peer
   EXPECT_TRUE(r1.egress[1].endpoints.empty());
   EXPECT_TRUE(r1.egress[1].hasL3());
   ASSERT_EQ(r1.egress[2].icmps.size(), 2u);

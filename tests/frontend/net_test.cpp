@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "frontend/net.h"
+#include "base/net.h"
 
 namespace sluice {
 namespace {

@@ -27,7 +27,8 @@ const Vocab kCiliumVocab = {{"app", {"a", "b", "c"}},
                             {"tier", {"web", "db"}},
                             {"io.kubernetes.pod.namespace", {"x", "y", "z"}},
                             {"io.cilium.k8s.namespace.labels.team", {"red", "blue"}},
-                            {"io.cilium.k8s.policy.serviceaccount", {"default", "robot"}}};
+                            {"io.cilium.k8s.policy.serviceaccount", {"default", "robot"}},
+                            {"io.cilium.k8s.policy.cluster", {"default", "other"}}};
 
 struct GenService {
   std::string ns, name;
@@ -162,7 +163,7 @@ struct CiliumGen {
   // CNP selector out of its namespace), namespace labels, service accounts.
   const std::pair<std::string, std::vector<std::string>>& someKey() {
     int k = range(0, 99);
-    return kCiliumVocab[k < 30 ? 0 : k < 48 ? 1 : k < 68 ? 2 : k < 84 ? 3 : 4];
+    return kCiliumVocab[k < 30 ? 0 : k < 46 ? 1 : k < 64 ? 2 : k < 80 ? 3 : k < 94 ? 4 : 5];
   }
 
   // `peer`: a fromEndpoints/toEndpoints item (may name a reserved identity);
@@ -338,7 +339,9 @@ struct CiliumGen {
     if (l3 < 14) {
       // no L3 field: every peer when there are ports, nothing otherwise
     } else if (l3 < 17) {
-      keys.push_back(p + "Endpoints: []");  // counts as absent
+      // An L3 list given empty selects no peer, even with toPorts.
+      keys.push_back(p + pick(std::vector<std::string>{"Endpoints", "Endpoints", "CIDR", "CIDRSet", "Entities"}) +
+                     ": []");
     } else if (l3 < 42) {
       std::vector<std::string> sels;
       if (chance(20)) sels.push_back("{}");
@@ -371,7 +374,8 @@ struct CiliumGen {
       keys.push_back("toServices: " + flowList(refs));
     }
     int l4 = range(0, 99);
-    if (l4 >= 40 && l4 < 85) keys.push_back("toPorts: " + toPorts());
+    bool services = !keys.empty() && keys[0].starts_with("toServices");  // Cilium refuses toServices + toPorts
+    if (l4 >= 40 && l4 < 85 && !services) keys.push_back("toPorts: " + toPorts());
     if (l4 >= 85) keys.push_back("icmps: " + icmps());
     if (keys.empty()) {
       line(indent, "- {}");  // admits nothing, still isolates

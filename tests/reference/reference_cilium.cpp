@@ -134,6 +134,9 @@ Labels podCiliumLabels(const ClusterState& state, const Pod& pod) {
   l[kNamespaceKey] = pod.meta.namespace_;
   for (const auto& [k, v] : namespaceLabels(state, pod.meta.namespace_)) l["io.cilium.k8s.namespace.labels." + k] = v;
   l["io.cilium.k8s.policy.serviceaccount"] = pod.serviceAccount;  // the frontend defaults it to "default"
+  // CIL SanitizePodLabels (pkg/k8s/utils/utils.go): the cluster's name, by
+  // default "default" (pkg/defaults/cluster.go).
+  l["io.cilium.k8s.policy.cluster"] = "default";
   return l;
 }
 
@@ -175,7 +178,11 @@ bool confinedToNamespace(const CiliumPolicy& cp, const LabelSelector& sel) {
   for (const LabelRequirement& r : sel.requirements) {
     std::string source, key;
     splitSource(r.key, source, key);
-    if (source == "reserved" || key == kNamespaceKey) return false;
+    if (source == "reserved") return false;
+    // CIL getEndpointSelector (pkg/k8s/apis/cilium.io/utils/utils.go): a key
+    // of the k8s or any source naming the pod namespace or a namespace label.
+    bool k8sOrAny = source == "k8s" || source == "any";
+    if (k8sOrAny && (key == kNamespaceKey || key.starts_with("io.cilium.k8s.namespace.labels."))) return false;
   }
   return true;
 }
@@ -250,10 +257,13 @@ std::string servicesMatch(const ClusterState& state, const CiliumPolicy& cp, con
 // The L3 part of one peer rule: why it admits the peer, or "". SEM: "Within
 // one rule, the L3 fields (endpoints, entities, CIDR, CIDRSet) are OR'd ...; a
 // rule with only toPorts admits every peer; a rule with neither admits
-// nothing". DOC: "An empty list (fromEndpoints: []) counts as absent".
+// nothing". CIL SetAggregatedSelectors (pkg/policy/api/ingress.go): an
+// endpoints, CIDR, CIDRSet or entities list given empty selects no peer for
+// the whole rule; toServices: [] counts as absent.
 std::string l3Matches(const ClusterState& state, const CiliumPolicy& cp, const CiliumPeerRule& pr, bool ingress,
                       const Peer& p) {
   const std::string from = ingress ? "from" : "to";
+  if (pr.emptyPeerList) return "";
   bool hasL3 = !pr.endpoints.empty() || !pr.cidrs.empty() || !pr.entities.empty() || !pr.services.empty();
   if (!hasL3) return pr.toPorts.empty() && pr.icmps.empty() ? "" : "every peer";
   for (size_t i = 0; i < pr.endpoints.size(); ++i) {

@@ -331,10 +331,14 @@ TEST(ReferenceCilium, PortsAndIcmp) {
   Cluster l3only(ingress("[{fromEntities: [cluster]}]"));
   EXPECT_TRUE(AllowsPing(l3only, "x/a", "y/a"));
   EXPECT_TRUE(DeniesPing(l3only, "203.0.113.5", "y/a"));
-  Cluster emptyRule(ingress("[{}, {fromEndpoints: []}]"));  // `[]` counts as absent: admits nothing
+  Cluster emptyRule(ingress("[{}, {fromEndpoints: []}]"));  // both admit nothing
   EXPECT_TRUE(Denies(emptyRule, "x/a", "y/a", 80));
+  // CIL SetAggregatedSelectors: an empty list selects no peer, even with toPorts.
   Cluster emptyEndpoints(ingress("[{fromEndpoints: [], toPorts: [{ports: [{port: \"80\"}]}]}]"));
-  EXPECT_TRUE(Allows(emptyEndpoints, "203.0.113.5", "y/a", 80));
+  EXPECT_TRUE(Denies(emptyEndpoints, "203.0.113.5", "y/a", 80));
+  EXPECT_TRUE(Denies(emptyEndpoints, "x/a", "y/a", 80));
+  Cluster emptyCidr(ingress("[{fromCIDR: [], fromEntities: [all]}]"));
+  EXPECT_TRUE(Denies(emptyCidr, "x/a", "y/a", 80));
 }
 
 // DOC: a reserved: key selects that reserved identity instead of pods; UTILS:

@@ -12,6 +12,15 @@ void addInputOptions(CLI::App& cmd, InputOptions& opts) {
                  "or - for stdin")
       ->required();
   cmd.add_flag("-v,--verbose", opts.verbose, "Print every note (by default only the first 10)");
+  addClusterNameOption(cmd, opts.clusterName);
+}
+
+void addClusterNameOption(CLI::App& cmd, std::string& name) {
+  cmd.add_option("--cluster-name", name,
+                 "The cluster's name, as Cilium's --cluster-name: every pod carries the label "
+                 "io.cilium.k8s.policy.cluster=NAME for CiliumNetworkPolicy selectors (selectors naming another "
+                 "cluster match nothing)")
+      ->capture_default_str();
 }
 
 void addDatapathOption(CLI::App& cmd, std::string& mode, const std::string& generic) {

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "codegen/codegen.h"
-#include "frontend/diagnostics.h"
+#include "base/diagnostics.h"
 #include "frontend/manifest_loader.h"
 
 namespace sluice::cli {
@@ -21,7 +21,11 @@ inline constexpr int kExitUsage = 2;       // bad command line
 struct InputOptions {
   std::vector<std::string> paths;
   bool verbose = false;  // print every note, not only the first few
+  std::string clusterName = "default";  // Cilium's --cluster-name (CiliumNetworkPolicy selectors)
 };
+
+// Adds --cluster-name to a command that does not read manifests from PATH (the agent).
+void addClusterNameOption(CLI::App& cmd, std::string& name);
 
 // Adds PATH... and --verbose to a command.
 void addInputOptions(CLI::App& cmd, InputOptions& opts);

@@ -85,6 +85,7 @@ void registerAgent(CLI::App& app) {
       "identities or service backends changed. Programs stay attached and enforcing when the agent stops or dies; a "
       "restarted agent replaces them without a gap. Needs root. Metrics and status on a loopback HTTP endpoint.");
   cmd->add_option("--node", o->node, "The Node this agent serves (required)");
+  addClusterNameOption(*cmd, o->clusterName);
   auto* watch = cmd->add_option("--watch", o->watchDir,
                                 "A directory of manifests, followed as files change (written in place or replaced by "
                                 "rename; hidden files are ignored)");

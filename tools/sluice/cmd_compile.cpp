@@ -1,7 +1,11 @@
 // sluice compile: one BPF object (and its IR) per node.
 #include <fmt/format.h>
 
+#include <stdlib.h>
+
+#include <cerrno>
 #include <chrono>
+#include <cstring>
 #include <condition_variable>
 #include <filesystem>
 #include <functional>
@@ -9,8 +13,10 @@
 #include <iostream>
 #include <mutex>
 #include <optional>
+#include <set>
 #include <thread>
 
+#include "base/text.h"
 #include "codegen/codegen.h"
 #include "ir/lower.h"
 #include "ir/print.h"
@@ -83,6 +89,108 @@ static bool writeFile(const fs::path& path, const std::string_view bytes) {
   return bool(out);
 }
 
+namespace {
+
+// A node name as a file name: names come from manifests (and CI compiles
+// manifests from pull requests), so even after the frontend's DNS-1123
+// check no name may leave the output directory or hide in it.
+bool safeFileStem(const std::string& name) {
+  return !name.empty() && name.size() <= 253 && name[0] != '.' &&
+         name.find_first_of(std::string("/\\\0", 3)) == std::string::npos;
+}
+
+// The output directory is replaced as a set: every file is written into a
+// staging directory inside it first, and moved into place (one rename each)
+// only once every node compiled. A failed run leaves DIR as it was. The list
+// of what the last run wrote (kOutputList) lets a run that compiles every node
+// remove the files of nodes that no longer exist, never anyone else's files.
+constexpr const char* kOutputList = ".sluice-compile-outputs";
+
+class OutputDir {
+ public:
+  explicit OutputDir(fs::path dir) : dir_(std::move(dir)) {}
+  ~OutputDir() { discard(); }
+
+  bool open(std::string& error) {
+    std::error_code ec;
+    fs::create_directories(dir_, ec);
+    if (ec) {
+      error = fmt::format("cannot create {}: {}", dir_.string(), ec.message());
+      return false;
+    }
+    std::string pattern = (dir_ / ".sluice-staging-XXXXXX").string();
+    if (!::mkdtemp(pattern.data())) {
+      error = fmt::format("cannot create a staging directory in {}: {}", dir_.string(), std::strerror(errno));
+      return false;
+    }
+    staging_ = pattern;
+    return true;
+  }
+
+  bool write(const std::string& name, std::string_view bytes) {
+    if (!writeFile(staging_ / name, bytes)) return false;
+    written_.push_back(name);
+    return true;
+  }
+
+  // Moves every staged file into place. `complete`: this run compiled every
+  // node, so files the previous run listed and this one did not write go.
+  bool commit(bool complete, std::string& error) {
+    std::vector<std::string> previous = readList();
+    for (const std::string& name : written_) {
+      std::error_code ec;
+      fs::rename(staging_ / name, dir_ / name, ec);
+      if (ec) {
+        error = fmt::format("cannot move {} into {}: {}", name, dir_.string(), ec.message());
+        return false;
+      }
+    }
+    std::set<std::string> now(written_.begin(), written_.end());
+    std::set<std::string> listed = now;
+    for (const std::string& old : previous) {
+      if (now.count(old)) continue;
+      if (complete) {
+        std::error_code ec;
+        fs::remove(dir_ / old, ec);  // a node gone from the cluster: its files go too
+      } else {
+        listed.insert(old);
+      }
+    }
+    std::string list;
+    for (const std::string& name : listed) list += name + "\n";
+    std::error_code ec;
+    if (!writeFile(staging_ / kOutputList, list)) ec = std::make_error_code(std::errc::io_error);
+    if (!ec) fs::rename(staging_ / kOutputList, dir_ / kOutputList, ec);
+    if (ec) {
+      error = fmt::format("cannot write {}/{}: {}", dir_.string(), kOutputList, ec.message());
+      return false;
+    }
+    return true;
+  }
+
+  void discard() {
+    if (staging_.empty()) return;
+    std::error_code ec;
+    fs::remove_all(staging_, ec);
+    staging_.clear();
+  }
+
+ private:
+  std::vector<std::string> readList() const {
+    std::vector<std::string> out;
+    std::ifstream in(dir_ / kOutputList);
+    for (std::string line; std::getline(in, line);)
+      if (safeFileStem(line)) out.push_back(line);
+    return out;
+  }
+
+  fs::path dir_;
+  fs::path staging_;
+  std::vector<std::string> written_;
+};
+
+}  // namespace
+
 void registerCompile(CLI::App& app) {
   auto opts = std::make_shared<InputOptions>();
   auto outDir = std::make_shared<std::string>();
@@ -95,7 +203,9 @@ void registerCompile(CLI::App& app) {
       "compile", "Compile each node's policy to a BPF object: writes DIR/<node>.o and DIR/<node>.ir, and prints a "
                  "summary per node (endpoints, rules, BPF instructions, compile time)");
   addInputOptions(*cmd, *opts);
-  cmd->add_option("-o,--output-dir", *outDir, "Directory for the objects (created if missing)")->required();
+  cmd->add_option("-o,--output-dir", *outDir, "Directory for the objects (created if missing). Its files are replaced only once every node "
+                  "compiled: a failed run changes nothing in it, and a run of every node also removes the files "
+                  "an earlier run wrote for nodes that are gone (listed in DIR/.sluice-compile-outputs)")->required();
   cmd->add_option("--node", *node, "Compile only this node");
   cmd->add_flag("--emit-llvm", *emitLlvm,
                 "Also write DIR/<node>.ll (generated LLVM IR before optimization: functions named after endpoints "
@@ -117,7 +227,7 @@ void registerCompile(CLI::App& app) {
     double lowerMs = 0;
     if (ok) {
       auto lowerStart = std::chrono::steady_clock::now();
-      program = ir::lower(in.state, in.diags, ir::LowerOptions{*node});
+      program = ir::lower(in.state, in.diags, ir::LowerOptions{*node, opts->clusterName});
       lowerMs = msSince(lowerStart);
       ok = !in.diags.hasErrors();
     }
@@ -125,11 +235,16 @@ void registerCompile(CLI::App& app) {
       printDiagnostics(in.diags, opts->verbose);
       throw CLI::RuntimeError(kExitInputError);
     }
-    std::error_code ec;
-    fs::create_directories(*outDir, ec);
-    if (ec) {
+    for (const auto& np : program.nodes)
+      if (!safeFileStem(np.node)) {
+        printDiagnostics(in.diags, opts->verbose);
+        std::cerr << fmt::format("error: node name {} cannot name a file in {}\n", quote(np.node), *outDir);
+        throw CLI::RuntimeError(kExitInputError);
+      }
+    OutputDir output(*outDir);
+    if (std::string error; !output.open(error)) {
       printDiagnostics(in.diags, opts->verbose);
-      std::cerr << fmt::format("error: cannot create {}: {}\n", *outDir, ec.message());
+      std::cerr << fmt::format("error: {}\n", error);
       throw CLI::RuntimeError(kExitInputError);
     }
     codegen::CompileOptions copts;
@@ -150,19 +265,19 @@ void registerCompile(CLI::App& app) {
         failed = true;
         return;
       }
-      fs::path base = fs::path(*outDir) / np.node;
-      bool written = writeFile(base.string() + ".o", std::string_view(c.object.data(), c.object.size())) &&
-                     writeFile(base.string() + ".ir", ir::str(program, np.node));
+      const std::string& stem = np.node;
+      bool written = output.write(stem + ".o", std::string_view(c.object.data(), c.object.size())) &&
+                     output.write(stem + ".ir", ir::str(program, np.node));
       if (copts.datapath == codegen::DatapathMode::Generic)
-        written = written && writeFile(base.string() + ".tables", codegen::str(c.tables));
+        written = written && output.write(stem + ".tables", codegen::str(c.tables));
       if (*emitLlvm)
-        written = written && writeFile(base.string() + ".ll", c.llvmIr) &&
-                  writeFile(base.string() + ".opt.ll", c.optimizedIr);
+        written = written && output.write(stem + ".ll", c.llvmIr) && output.write(stem + ".opt.ll", c.optimizedIr);
       if (!written) {
-        std::cerr << fmt::format("error: cannot write {}.o\n", base.string());
+        std::cerr << fmt::format("error: cannot write {}'s files: {}\n", np.node, std::strerror(errno));
         failed = true;
         return;
       }
+      fs::path base = fs::path(*outDir) / np.node;
       size_t insns = c.sharedInstructions;  // shared decision functions, counted once
       for (const auto& p : c.programs) insns += p.instructions;
       std::cout << fmt::format("{:<24} {:>9} {:>7} {:>10} {:>9.1f}  {}.o\n", np.node, np.endpoints.size(), c.rules,
@@ -174,7 +289,17 @@ void registerCompile(CLI::App& app) {
                              nodes.size(), nodes.size() == 1 ? "" : "s", msSince(start) / 1000, parseMs, lowerMs,
                              msSince(compileStart), threads, threads == 1 ? "" : "s");
     printDiagnostics(in.diags, opts->verbose);
-    if (failed || in.diags.hasErrors()) throw CLI::RuntimeError(kExitInputError);
+    if (failed || in.diags.hasErrors()) {
+      output.discard();
+      std::cerr << fmt::format("sluice compile: nothing in {} was changed (a run replaces its files only when every "
+                               "node compiled)\n",
+                               *outDir);
+      throw CLI::RuntimeError(kExitInputError);
+    }
+    if (std::string error; !output.commit(node->empty(), error)) {
+      std::cerr << fmt::format("error: {}\n", error);
+      throw CLI::RuntimeError(kExitInputError);
+    }
   });
 }
 

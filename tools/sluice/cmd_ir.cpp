@@ -26,7 +26,7 @@ void registerIr(CLI::App& app) {
     bool ok = loadInputs(*opts, in);
     ir::Program program;
     if (ok && !*state) {
-      program = ir::lower(in.state, in.diags, ir::LowerOptions{*node});
+      program = ir::lower(in.state, in.diags, ir::LowerOptions{*node, opts->clusterName});
       ok = !in.diags.hasErrors();
     }
     printDiagnostics(in.diags, opts->verbose);

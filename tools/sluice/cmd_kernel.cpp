@@ -66,6 +66,7 @@ std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, c
     runtime::ClusterOptions co;
     co.compile.cpu = cpu;
     co.compile.datapath = datapathMode(datapath);
+    co.clusterName = opts.clusterName;
     ok = cluster->build(in.state, in.diags, co);
   }
   printDiagnostics(in.diags, opts.verbose);

@@ -1,4 +1,4 @@
-#include "frontend/net.h"
+#include "base/net.h"
 
 #include <arpa/inet.h>
 
