@@ -35,6 +35,7 @@ const char* outcomeName(uint8_t outcome) {
     case SLUICE_OUT_SPOOFED: return "spoofed";
     case SLUICE_OUT_REJECTED: return "rejected";
     case SLUICE_OUT_SVC_DROPPED: return "service_no_backend";
+    case SLUICE_OUT_SNAT_EXHAUSTED: return "snat_ports_exhausted";
     default: return "other";
   }
 }
@@ -43,7 +44,7 @@ const char* outcomeName(uint8_t outcome) {
 // counted as a drop reason all the same, since the datapath says so).
 bool isDrop(uint8_t outcome) {
   return outcome == SLUICE_OUT_NEW_DENIED || outcome == SLUICE_OUT_SPOOFED || outcome == SLUICE_OUT_UNSUPPORTED ||
-         outcome == SLUICE_OUT_SVC_DROPPED;
+         outcome == SLUICE_OUT_SVC_DROPPED || outcome == SLUICE_OUT_SNAT_EXHAUSTED;
 }
 
 std::string escape(const std::string& v) {
@@ -158,7 +159,7 @@ std::string metricsText(const AgentStatus& s, const std::string& pinDir) {
     samples += fmt::format("sluice_endpoint_packets_total{{{}}} {}\n", labels, v.first);
     byteSamples += fmt::format("sluice_endpoint_bytes_total{{{}}} {}\n", labels, v.second);
   }
-  for (const char* reason : {"new_denied", "spoofed", "unsupported", "service_no_backend"})
+  for (const char* reason : {"new_denied", "spoofed", "unsupported", "service_no_backend", "snat_ports_exhausted"})
     dropSamples += fmt::format("sluice_drops_total{{node=\"{}\",reason=\"{}\"}} {}\n", node, reason,
                                drops.count(reason) ? drops[reason] : 0);
   metric("sluice_endpoint_packets_total", "counter",

@@ -16,7 +16,9 @@
 #include <nlohmann/json.hpp>
 
 #include "agent/api_source.h"
+#include "agent/cni_server.h"
 #include "agent/dir_source.h"
+#include "agent/ipam.h"
 #include "agent/metrics_server.h"
 #include "ir/lower.h"
 #include "ir/print.h"
@@ -40,7 +42,8 @@ bool sameMaps(const ir::NodeProgram& a, const ir::NodeProgram& b) {
     if (a.ipcache[i].prefix != b.ipcache[i].prefix || a.ipcache[i].identity != b.ipcache[i].identity) return false;
   for (size_t i = 0; i < a.services.size(); ++i)
     if (ir::str(a.services[i]) != ir::str(b.services[i])) return false;
-  return true;
+  const ir::Masquerade &ma = a.masquerade, &mb = b.masquerade;
+  return ma.enabled == mb.enabled && ma.nodeAddress == mb.nodeAddress && ma.keep == mb.keep;
 }
 }  // namespace
 
@@ -51,6 +54,7 @@ NodeAgent::NodeAgent(AgentOptions options) : options_(std::move(options)) {
 }
 
 NodeAgent::~NodeAgent() {
+  cniServer_.reset();
   metrics_.reset();
   for (auto& [key, c] : code_) c.close();
   if (wakeFd_ >= 0) ::close(wakeFd_);
@@ -69,6 +73,9 @@ void NodeAgent::stop() {
     uint64_t one = 1;
     [[maybe_unused]] ssize_t n = ::write(wakeFd_, &one, sizeof one);
   }
+  // CNI requests waiting for enforcement give up now.
+  std::lock_guard<std::mutex> lock(statusMu_);
+  statusChanged_.notify_all();
 }
 
 AgentStatus NodeAgent::status() const {
@@ -108,15 +115,22 @@ bool NodeAgent::setUp(std::string& error) {
   }
   if (!options_.watchDir.empty()) {
     dir_ = std::make_unique<DirSource>(options_.watchDir);
-    return dir_->start(error);
+    if (!dir_->start(error)) return false;
+  } else {
+    api_ = std::make_unique<ApiSource>(options_.kubeconfig, wakeFd_, [this](const std::string& l) { log(l); });
+    if (!api_->start(error)) return false;
   }
-  api_ = std::make_unique<ApiSource>(options_.kubeconfig, wakeFd_, [this](const std::string& l) { log(l); });
-  return api_->start(error);
+  return !options_.cni || setUpPodNetworking(error);
 }
 
 bool NodeAgent::loadState(const ClusterState*& state, std::string& problems) {
   if (dir_) dir_->rescan(fragments_, problems);
   if (api_) api_->update(fragments_);
+  if (options_.cni) {
+    std::vector<StateFragments::LocalAttachment> attachments;
+    attachmentsLowered_ = localAttachments(attachments);
+    fragments_.setLocalAttachments(options_.node, std::move(attachments));
+  }
   Diagnostics diags;
   const ClusterState& merged = fragments_.merge(diags);
   problems += diags.render(false);
@@ -159,6 +173,8 @@ int NodeAgent::run() {
       [[maybe_unused]] ssize_t r = ::read(wakeFd_, &v, sizeof v);
       // From the API, nothing is enforced before every resource was listed once.
       changed = api_ ? api_->synced() : true;
+      // A CNI attachment came or went (and the state was read once already).
+      if (cniWake_.exchange(false) && completed_ > 0) changed = true;
     }
     if (dir_ && (fds[1].revents & POLLIN)) changed |= dir_->drain();
     now = Clock::now();
@@ -177,9 +193,11 @@ int NodeAgent::run() {
       lastRetry = Clock::now();
       std::lock_guard<std::mutex> lock(statusMu_);
       refreshStatusLocked();
+      statusChanged_.notify_all();
     }
   }
   if (api_) api_->stop();
+  if (cniServer_) cniServer_->stop();
   if (metrics_) metrics_->stop();
   log("stopped; the attached programs stay and keep enforcing");
   return 0;
@@ -207,12 +225,23 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
     status_.warnings = problems;
   }
   if (!fragments_.errors().empty()) log("some manifests do not parse; their last good objects stay:\n" + fragments_.errors());
+  if (options_.cni) {
+    // What an ADD waits for: its pod in the state, and an address to give it.
+    localPods_.clear();
+    for (const Pod& p : state->pods)
+      if (p.nodeName == options_.node) localPods_.insert(p.meta.key());
+    const Node* self = state->findNode(options_.node);
+    podCIDRs_ = self ? self->podCIDRs : std::vector<Cidr>{};
+  }
 
   auto t = Clock::now();
   Diagnostics diags;
+  syncRoutes(*state);
   ir::LowerOptions lo;
   lo.onlyNode = options_.node;
   lo.clusterName = options_.clusterName;
+  lo.masquerade = options_.masquerade;
+  lo.nonMasqueradeCidrs = options_.nonMasqueradeCidrs;
   ir::Program program = ir::lower(*state, diags, lo);
   r.lowerMs = msSince(t);
   if (diags.hasErrors()) return fail("the cluster state cannot be lowered:\n" + diags.render(false));
@@ -242,7 +271,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
   if (maps_ && changed.endpoints.empty() && !uplinkChanged) {
     // Same code: addresses, identities or backends changed, the maps say it.
     t = Clock::now();
-    if (!maps_->syncIpcache(node, error) || !maps_->syncServices(node, error))
+    if (!maps_->syncIpcache(node, error) || !maps_->syncServices(node, error) || !maps_->syncConfig(node, error))
       return fail("cannot update the maps: " + error);
     r.syncMs = msSince(t);
     r.result = sameMaps(node_, node) ? "unchanged" : "maps-updated";
@@ -260,6 +289,11 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
       t = Clock::now();
       loaded = std::make_unique<runtime::LoadedNode>();
       if (maps_) loaded->inheritSyncState(*maps_);
+      if (options_.snatPorts) loaded->setSnatPorts(options_.snatPorts->first, options_.snatPorts->second);
+      if (options_.masquerade) {
+        refreshUplinks();
+        loaded->setUplinkIfindex(uplinkIfindexes_.empty() ? 0 : uint32_t(uplinkIfindexes_.front()));
+      }
       // load() verifies every program and brings the shared maps up to date
       // (the whole node's addresses and services); nothing is attached yet.
       if (!loaded->load(compiled, node, pinDir(), error)) return fail(error);
@@ -268,7 +302,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
     } else {
       // Only the uplink program went away: nothing to compile.
       t = Clock::now();
-      if (!maps_->syncIpcache(node, error) || !maps_->syncServices(node, error))
+      if (!maps_->syncIpcache(node, error) || !maps_->syncServices(node, error) || !maps_->syncConfig(node, error))
         return fail("cannot update the maps: " + error);
       r.syncMs = msSince(t);
     }
@@ -513,6 +547,9 @@ void NodeAgent::publish(const ReconcileReport& report) {
   AgentStatus& s = status_;
   s.last = report;
   ++s.reconciles;
+  s.attachmentsApplied = attachmentsLowered_;
+  s.localPods = localPods_;
+  s.podCIDRs = podCIDRs_;
   if (report.result == "failed") {
     ++s.failures;
     s.lastFailure = report;
@@ -525,6 +562,7 @@ void NodeAgent::publish(const ReconcileReport& report) {
     ++s.mapUpdates;
   }
   refreshStatusLocked();
+  statusChanged_.notify_all();
 }
 
 void NodeAgent::refreshStatusLocked() {

@@ -30,6 +30,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <functional>
 #include <map>
 #include <memory>
@@ -42,6 +43,7 @@
 #include <nlohmann/json_fwd.hpp>
 
 #include "agent/state_fragments.h"
+#include "runtime/cni/protocol.h"
 #include "codegen/codegen.h"
 #include "ir/ir.h"
 #include "ir/lower.h"
@@ -56,6 +58,8 @@ namespace sluice::agent {
 class DirSource;
 class ApiSource;
 class MetricsServer;
+class CniServer;
+class Ipam;
 
 enum class AttachMode {
   Auto,  // tcx links where the kernel has them, tc filters otherwise
@@ -77,6 +81,19 @@ struct AgentOptions {
   std::chrono::milliseconds maxDelay{200};   // a burst never delays a reconcile longer than this
   std::chrono::milliseconds retry{500};      // routes to the pods are checked again (new or replaced interfaces)
   codegen::CompileOptions compile;
+  // Pod networking (docs/cni.md). With `cni`, the agent serves sluice-cni on
+  // `cniSocket`: it gives each pod an address of the node's podCIDR (state
+  // under <stateDir>/<node>), makes its interface, and answers ADD once the
+  // pod's programs are attached; it routes the other nodes' pod CIDRs.
+  bool cni = false;
+  std::string cniSocket = "/run/sluice/cni.sock";
+  std::string cniConfDir;                    // the conflist is written here ("": not written)
+  std::string stateDir = "/var/lib/sluice";
+  enum class Routing { None, Native, Vxlan };
+  Routing routing = Routing::Native;         // with `cni`: how the other nodes' pod CIDRs are reached
+  bool masquerade = false;                   // pod traffic leaving the cluster gets the node's address
+  std::vector<Cidr> nonMasqueradeCidrs;      // besides every pod CIDR
+  std::optional<std::pair<uint16_t, uint16_t>> snatPorts;  // default: above ip_local_port_range
   std::function<void(const std::string&)> log;  // one line per event; empty = stderr
   // Tests only: alters each compiled object before it is loaded (to make the
   // verifier refuse one, say).
@@ -115,6 +132,12 @@ struct AgentStatus {
   std::vector<std::string> uplinks;
   std::string uplinkProgram;  // interfaces it is attached to, or "" when the node needs none
   int metricsPort = 0;        // where GET /metrics and /status answer (0: nowhere)
+  // Pod networking: the version of the CNI attachments the last reconcile
+  // lowered, the pods of this node the state has, and the node's pod CIDRs.
+  uint64_t attachmentsApplied = 0;
+  std::set<std::string> localPods;
+  std::vector<Cidr> podCIDRs;
+  std::string cniSocket;  // "" without --cni
 };
 
 nlohmann::json toJson(const AgentStatus& status);
@@ -159,6 +182,22 @@ class NodeAgent {
   void publish(const ReconcileReport& report);
   void refreshStatusLocked();  // placement and generation into status_; statusMu_ held
 
+  // Pod networking (node_agent_cni.cpp).
+  bool setUpPodNetworking(std::string& error);
+  cni::Response handleCni(const cni::Request& request);
+  cni::Response cniAdd(const cni::Request& request);
+  cni::Response cniDel(const cni::Request& request);
+  cni::Response cniCheck(const cni::Request& request);
+  cni::Response cniStatus();
+  cni::Response cniGc(const cni::Request& request);
+  // The attachments for the next merge, and the version they are (cniMu_ taken).
+  uint64_t localAttachments(std::vector<StateFragments::LocalAttachment>& out);
+  // Tells the loop that the attachments changed (any thread).
+  void wake();
+  void syncRoutes(const ClusterState& state);
+  // Removes an attachment's interface and address (cniMu_ held).
+  void forgetAttachment(const std::string& containerID, const std::string& ifname, const std::string& hostIfname);
+
   AgentOptions options_;
   std::unique_ptr<DirSource> dir_;
   std::unique_ptr<ApiSource> api_;
@@ -192,8 +231,19 @@ class NodeAgent {
   bool useTcx_ = false;
   int wakeFd_ = -1;
   std::atomic<bool> stopping_{false};
+  std::atomic<bool> cniWake_{false};  // the attachments changed since the last reconcile
+  std::unique_ptr<CniServer> cniServer_;
+  std::unique_ptr<Ipam> ipam_;
+  std::mutex cniMu_;                  // ipam_ and attachmentsVersion_ (CNI threads and the loop)
+  uint64_t attachmentsVersion_ = 0;
+  std::string routesApplied_;         // what syncRoutes last made, to skip netlink when nothing changed
+  uint64_t attachmentsLowered_ = 0;   // the attachments version the reconcile under way lowered
+  std::set<std::string> localPods_;   // its state's pods on this node
+  std::vector<Cidr> podCIDRs_;        // and this node's pod CIDRs
+  uint32_t podMtu_ = 0;
   std::atomic<uint64_t> reconciles_{0}, completed_{0};
   mutable std::mutex statusMu_;
+  std::condition_variable statusChanged_;  // status_ changed (CNI ADDs wait for their endpoint)
   AgentStatus status_;
 };
 

@@ -1,8 +1,14 @@
 #include "agent/state_fragments.h"
 
+#include <algorithm>
+#include <tuple>
+
 #include "frontend/manifest_loader.h"
 
 namespace sluice::agent {
+
+// The unit name of containers without pod arguments (not a path, not an API object).
+const std::string kLocalUnit = "<sluice-cni>";
 
 bool StateFragments::update(const std::string& name, const std::string& text) {
   ClusterState parsed;
@@ -54,6 +60,7 @@ void StateFragments::rebuild(Diagnostics& diags) {
   checkDuplicates(merged_, diags);
   merged_.finalize();
   mergedValid_ = diags.errorCount() == before;
+  applyLocalAttachments();
 }
 
 namespace {
@@ -99,7 +106,65 @@ const ClusterState& StateFragments::merge(Diagnostics& diags) {
     return merged_;
   }
   merged_.finalize();
+  applyLocalAttachments();
   return merged_;
+}
+
+// The unit the pod's objects came from: merged_ is sorted by key after a merge.
+std::string StateFragments::unitOfPod(const std::string& ns, const std::string& name) const {
+  // Sorted by key() (finalize): search by the same string.
+  auto it = std::lower_bound(merged_.pods.begin(), merged_.pods.end(), ns + "/" + name,
+                             [](const Pod& p, const std::string& k) { return p.meta.key() < k; });
+  if (it == merged_.pods.end() || it->meta.namespace_ != ns || it->meta.name != name || !it->meta.loc.file) return "";
+  return it->meta.loc.file->name;
+}
+
+void StateFragments::setLocalAttachments(const std::string& node, std::vector<LocalAttachment> attachments) {
+  std::sort(attachments.begin(), attachments.end(), [](const LocalAttachment& a, const LocalAttachment& b) {
+    return std::tie(a.podNamespace, a.podName, a.containerID) < std::tie(b.podNamespace, b.podName, b.containerID);
+  });
+  if (node == node_ && attachments == attachments_) return;
+  // A pod patched before or after this change must be copied afresh from its
+  // unit on the next merge: its unit is dirty. Pods of no unit are dropped.
+  auto touch = [&](const LocalAttachment& a) {
+    if (a.podNamespace.empty()) return;
+    if (std::string unit = unitOfPod(a.podNamespace, a.podName); !unit.empty()) dirty_.insert(unit);
+  };
+  for (const auto& a : attachments_)
+    if (!std::count(attachments.begin(), attachments.end(), a)) touch(a);
+  for (const auto& a : attachments)
+    if (!std::count(attachments_.begin(), attachments_.end(), a)) touch(a);
+  node_ = node;
+  attachments_ = std::move(attachments);
+}
+
+void StateFragments::applyLocalAttachments() {
+  // Containers without a pod belong to no unit: replaced on every merge.
+  std::erase_if(merged_.pods, [](const Pod& p) { return p.meta.loc.file && p.meta.loc.file->name == kLocalUnit; });
+  bool added = false;
+  for (const LocalAttachment& a : attachments_) {
+    if (a.podNamespace.empty()) {
+      static const auto file = std::make_shared<SourceFile>(kLocalUnit, "");
+      Pod pod;
+      pod.meta.name = a.containerID;
+      pod.meta.loc = SourceLoc{file, 0, 0};
+      pod.nodeName = node_;
+      pod.ips = {a.address};
+      pod.phase = PodPhase::Running;
+      merged_.pods.push_back(std::move(pod));
+      added = true;
+      continue;
+    }
+    auto it = std::lower_bound(merged_.pods.begin(), merged_.pods.end(), a.podNamespace + "/" + a.podName,
+                               [](const Pod& p, const std::string& k) { return p.meta.key() < k; });
+    if (it == merged_.pods.end() || it->meta.namespace_ != a.podNamespace || it->meta.name != a.podName) continue;
+    if (it->hostNetwork) continue;
+    it->ips = {a.address};
+    if (it->nodeName.empty()) it->nodeName = node_;
+  }
+  if (added)
+    std::stable_sort(merged_.pods.begin(), merged_.pods.end(),
+                     [](const Pod& a, const Pod& b) { return a.meta.key() < b.meta.key(); });
 }
 
 std::string StateFragments::errors() const {

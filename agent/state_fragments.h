@@ -9,6 +9,7 @@
 #include <map>
 #include <set>
 #include <string>
+#include <vector>
 
 #include "frontend/cluster_state.h"
 #include "base/diagnostics.h"
@@ -35,6 +36,20 @@ class StateFragments {
   // Rendered errors of the units that failed their last update ("" if none).
   std::string errors() const;
 
+  // What sluice-cni attached on this node that the cluster state may not say
+  // yet, applied on every merge: a local pod's address (before kubelet
+  // publishes status.podIP; the attachment wins over a stale one), and
+  // containers without pod arguments (`ctr run --cni`), which become
+  // endpoints of no namespace and no labels, named after their container ID.
+  struct LocalAttachment {
+    std::string podNamespace;  // "" for a container without a pod
+    std::string podName;
+    std::string containerID;
+    IpAddr address;
+    bool operator==(const LocalAttachment&) const = default;
+  };
+  void setLocalAttachments(const std::string& node, std::vector<LocalAttachment> attachments);
+
  private:
   struct Unit {
     ClusterState state;
@@ -43,11 +58,15 @@ class StateFragments {
     Diagnostics lastDiags;    // the same, to re-report on merge
   };
   void rebuild(Diagnostics& diags);
+  void applyLocalAttachments();
+  std::string unitOfPod(const std::string& ns, const std::string& name) const;
 
   std::map<std::string, Unit> units_;
   ClusterState merged_;
   std::set<std::string> dirty_;  // units updated or removed since merged_
   bool mergedValid_ = false;      // merged_ holds every unit as of the last merge, without duplicates
+  std::string node_;
+  std::vector<LocalAttachment> attachments_;
 };
 
 }  // namespace sluice::agent

@@ -152,7 +152,11 @@ bool measureSize(int services, const Options& opt, int emptyFd, const std::strin
   checkDuplicates(state, diags);
   state.finalize();
   // Only n1 is measured: lower (and compile) that node alone.
-  ir::Program program = diags.hasErrors() ? ir::Program{} : ir::lower(state, diags, ir::LowerOptions{"n1"});
+  ir::Program program = diags.hasErrors() ? ir::Program{} : ir::lower(state, diags, [] {
+    ir::LowerOptions lo;
+    lo.onlyNode = "n1";
+    return lo;
+  }());
   res.lowerMs = msSince(t0);
   const ir::NodeProgram* np = program.findNode("n1");
   const ir::Endpoint* client = np ? np->findEndpoint("bench/client") : nullptr;

@@ -67,10 +67,11 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
                          Diagnostics& diags);
 
 // The node's uplink program (tc ingress of its uplink interface): NodePort,
-// external and load-balancer addresses reached from outside. Present only
-// when hasUplinkFrontend(node); its ProgramInfo has an empty `endpoint`.
+// external and load-balancer addresses reached from outside, and the replies
+// of masqueraded connections. Present only when needsUplinkProgram(node)
+// (such a frontend, or masquerade on); its ProgramInfo has an empty `endpoint`.
 inline constexpr const char* kUplinkProgram = "from_netdev";
-bool hasUplinkFrontend(const ir::NodeProgram& node);
+bool needsUplinkProgram(const ir::NodeProgram& node);
 
 // Everything compileNode reads from the IR, as text: equal texts compile to
 // equal programs. Per endpoint (its two programs: the node's reserved

@@ -111,7 +111,9 @@ std::optional<DatapathMode> datapathModeFromName(const std::string& name) {
   return std::nullopt;
 }
 
-bool hasUplinkFrontend(const ir::NodeProgram& node) {
+bool needsUplinkProgram(const ir::NodeProgram& node) {
+  // Masquerade's replies come back through the uplink, which turns them back.
+  if (node.masquerade.enabled) return true;
   for (const auto& svc : node.services) {
     if (!svc.externalIPs.empty() || !svc.loadBalancerIPs.empty()) return true;
     for (const auto& p : svc.ports)
@@ -129,7 +131,7 @@ std::string endpointCodeInputs(const ir::Program& program, const ir::Endpoint& e
 
 std::string uplinkCodeInputs(const ir::NodeProgram& node) {
   // The uplink program is the library's with the node's first IPv4 address baked in.
-  if (!hasUplinkFrontend(node)) return "";
+  if (!needsUplinkProgram(node)) return "";
   std::string out = "uplink\n";
   for (const auto& ip : node.nodeIPs) out += fmt::format("address {}\n", ip.str());
   return out;
@@ -339,7 +341,7 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   // table has such a frontend: other nodes have nothing to translate there,
   // and their objects stay as they were. One per node, so its body is
   // inlined (no per-program compile cost to share).
-  if (hasUplinkFrontend(node)) {
+  if (needsUplinkProgram(node)) {
     auto* type = llvm::FunctionType::get(i32, {ptr}, false);
     Function* prog = Function::Create(type, Function::ExternalLinkage, kUplinkProgram, *m);
     prog->setSection(std::string("tc/") + kUplinkProgram);

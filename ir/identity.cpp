@@ -48,10 +48,14 @@ LabelSet podIdentityLabels(const Pod& pod, const Namespace* ns, const std::set<s
     if (isRolloutLabel(k) && !selectedKeys.count(k)) continue;
     out.push_back("k8s:" + k + "=" + v);
   }
-  out.push_back("k8s:io.kubernetes.pod.namespace=" + pod.meta.namespace_);
-  if (ns)
-    for (const auto& [k, v] : ns->meta.labels) out.push_back("k8s:io.cilium.k8s.namespace.labels." + k + "=" + v);
-  out.push_back("k8s:io.cilium.k8s.policy.serviceaccount=" + pod.serviceAccount);
+  // A container without a pod (sluice-cni without pod arguments) has no
+  // Kubernetes labels at all, as in Cilium: no namespace, no service account.
+  if (!pod.meta.namespace_.empty()) {
+    out.push_back("k8s:io.kubernetes.pod.namespace=" + pod.meta.namespace_);
+    if (ns)
+      for (const auto& [k, v] : ns->meta.labels) out.push_back("k8s:io.cilium.k8s.namespace.labels." + k + "=" + v);
+    out.push_back("k8s:io.cilium.k8s.policy.serviceaccount=" + pod.serviceAccount);
+  }
   std::sort(out.begin(), out.end());
   out.erase(std::unique(out.begin(), out.end()), out.end());
   return out;

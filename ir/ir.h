@@ -250,10 +250,20 @@ struct Service {
 // ---- programs ------------------------------------------------------------------
 
 // Everything one node's datapath needs.
+// Pod traffic leaving the cluster gets the node's address (the datapath's
+// masquerade; the runtime writes these into the node's config maps, so a
+// change needs no code). Off unless asked for (sluice agent --masquerade).
+struct Masquerade {
+  bool enabled = false;
+  IpAddr nodeAddress;      // the source masqueraded traffic leaves with
+  std::vector<Cidr> keep;  // destinations never masqueraded: every pod CIDR, then the configured ones; sorted
+};
+
 struct NodeProgram {
   std::string node;
   std::vector<IpAddr> nodeIPs;
   std::vector<Cidr> podCIDRs;
+  Masquerade masquerade;
   std::vector<Endpoint> endpoints;     // this node's pods, sorted by key
   std::vector<IpcacheEntry> ipcache;   // every known address, sorted by prefix
   std::vector<Service> services;       // proxied services, sorted by key

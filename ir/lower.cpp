@@ -142,6 +142,28 @@ void noteOtherClusterSelectors(const LowerContext& ctx) {
     }
 }
 
+// The source is the node's first IPv4 address (its InternalIP comes first);
+// a node without one cannot masquerade, which is an error rather than pods
+// whose traffic leaves with an address nobody routes back.
+void lowerMasquerade(const LowerContext& ctx, const LowerOptions& options, NodeProgram& np) {
+  auto v4 = std::find_if(np.nodeIPs.begin(), np.nodeIPs.end(), [](const IpAddr& a) { return a.isV4(); });
+  if (v4 == np.nodeIPs.end()) {
+    ctx.diags.error(SourceLoc{}, "Node " + np.node, "status.addresses",
+                    "masquerade needs the node's IPv4 address, and it has none");
+    return;
+  }
+  np.masquerade.enabled = true;
+  np.masquerade.nodeAddress = *v4;
+  for (const Node& n : ctx.state.nodes)
+    for (const Cidr& c : n.podCIDRs)
+      if (c.addr.isV4()) np.masquerade.keep.push_back(c);
+  for (const Cidr& c : options.nonMasqueradeCidrs)
+    if (c.addr.isV4()) np.masquerade.keep.push_back(c);
+  std::sort(np.masquerade.keep.begin(), np.masquerade.keep.end());
+  np.masquerade.keep.erase(std::unique(np.masquerade.keep.begin(), np.masquerade.keep.end()),
+                           np.masquerade.keep.end());
+}
+
 // Identities of every endpoint pod in the cluster, plus the reserved ones.
 void buildIdentities(LowerContext& ctx, Program& program) {
   std::set<std::string> selected = selectorKeys(ctx.state);
@@ -301,6 +323,7 @@ Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions&
       np.nodeIPs = node->ips;
       np.podCIDRs = node->podCIDRs;
     }
+    if (options.masquerade) lowerMasquerade(ctx, options, np);
     for (const auto& [key, info] : ctx.endpointPods) {
       const Pod& pod = *info.pod;
       if (pod.nodeName != name) continue;

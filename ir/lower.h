@@ -20,6 +20,9 @@ struct LowerOptions {
   // Cilium's --cluster-name: every pod carries the label
   // io.cilium.k8s.policy.cluster=<name> for CiliumNetworkPolicy selectors.
   std::string clusterName = kDefaultClusterName;
+  // Masquerade pod traffic to destinations outside every pod CIDR and these.
+  bool masquerade = false;
+  std::vector<Cidr> nonMasqueradeCidrs;
 };
 
 Program lower(const ClusterState& state, Diagnostics& diags, const LowerOptions& options = {});

@@ -163,8 +163,12 @@ struct CiliumBuilder {
     for (const auto& raw : pr.endpoints) {
       LabelSelector sel = confineToNamespace(raw, cp);
       text.push_back("endpoints(" + sel.str() + ")");
+      // A CCNP's peer selector gets "namespace exists" from Cilium: it never
+      // selects an endpoint of no namespace (a container without a pod).
+      bool podsOfNamespaces = cp.clusterwide && !mentionsNamespace(sel) && !mentionsReserved(sel);
       for (const IdentityInfo& info : ctx.identities)
-        if (ciliumSelects(sel, info)) peer.identities.push_back(info.id);
+        if (ciliumSelects(sel, info) && !(podsOfNamespaces && info.namespace_.empty()))
+          peer.identities.push_back(info.id);
     }
     for (const auto& e : pr.entities) {
       text.push_back("entity " + e);

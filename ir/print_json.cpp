@@ -128,8 +128,14 @@ json toJson(const NodeProgram& n) {
     cache.push_back({{"prefix", e.prefix.str()}, {"identity", e.identity}, {"owner", e.owner}});
   for (const auto& s : n.services) svcs.push_back(toJson(s));
   for (const auto& c : n.podCIDRs) cidrs.push_back(c.str());
-  return {{"name", n.node},   {"addresses", ipList(n.nodeIPs)}, {"podCIDRs", cidrs},
-          {"endpoints", eps}, {"ipcache", cache},               {"services", svcs}};
+  json out = {{"name", n.node},   {"addresses", ipList(n.nodeIPs)}, {"podCIDRs", cidrs},
+              {"endpoints", eps}, {"ipcache", cache},               {"services", svcs}};
+  if (n.masquerade.enabled) {
+    json keep = json::array();
+    for (const auto& c : n.masquerade.keep) keep.push_back(c.str());
+    out["masquerade"] = {{"address", n.masquerade.nodeAddress.str()}, {"except", keep}};
+  }
+  return out;
 }
 
 json toJson(const Program& p, const std::string& onlyNode) {

@@ -214,6 +214,11 @@ std::string str(const NodeProgram& node) {
   std::string out = fmt::format("node {}\n", node.node);
   for (const auto& ip : node.nodeIPs) out += fmt::format("  address {}\n", ip.str());
   for (const auto& c : node.podCIDRs) out += fmt::format("  pod-cidr {}\n", c.str());
+  if (node.masquerade.enabled) {
+    std::vector<std::string> keep;
+    for (const auto& c : node.masquerade.keep) keep.push_back(c.str());
+    out += fmt::format("  masquerade to {} except {{{}}}\n", node.masquerade.nodeAddress.str(), fmt::join(keep, ","));
+  }
   for (const auto& ep : node.endpoints) out += str(ep, 2);
   for (const auto& e : node.ipcache) out += "  " + str(e) + "\n";
   out += fmt::format("  ipcache default identity {} world\n", reserved::kWorld);

@@ -35,7 +35,14 @@ LoadedNode* KernelCluster::loaded(const std::string& node) {
 }
 
 bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options) {
-  program_ = ir::lower(state, diags, ir::LowerOptions{options.onlyNode, options.clusterName});
+  program_ = ir::lower(state, diags, [&] {
+    ir::LowerOptions lo;
+    lo.onlyNode = options.onlyNode;
+    lo.clusterName = options.clusterName;
+    lo.masquerade = options.masquerade;
+    lo.nonMasqueradeCidrs = options.nonMasqueradeCidrs;
+    return lo;
+  }());
   if (diags.hasErrors()) return false;
   for (const auto& np : program_.nodes)
     for (const auto& ep : np.endpoints)
@@ -56,6 +63,7 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
     codegen::CompiledNode c = codegen::compileNode(program_, np, options.compile, diags);
     if (c.object.empty()) return false;
     auto node = std::make_unique<LoadedNode>();
+    if (options.snatPorts) node->setSnatPorts(options.snatPorts->first, options.snatPorts->second);
     std::string error;
     if (!node->load(c, np, pinRoot_ + "/" + np.node, error)) {
       diags.error({}, "Node " + np.node, "", error);
@@ -152,6 +160,7 @@ static std::string describe(const RunResult& r, const ir::Rule* rule, ir::Direct
     case SLUICE_OUT_SVC_DROPPED:
       return "dropped: the service's traffic policy is Local and this node has none of its endpoints";
     case SLUICE_OUT_SPOOFED: return "dropped: the source address is not the pod's";
+    case SLUICE_OUT_SNAT_EXHAUSTED: return "dropped: masquerade found no free port for the connection";
     case SLUICE_OUT_UNSUPPORTED: return "dropped: not an IPv4 packet sluice can enforce";
     case SLUICE_OUT_NOT_IP: return "passed: not IP";
   }
@@ -232,8 +241,18 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
       t.ok = false;
       t.error = s.run.error;
     }
-    t.allowed = s.run.passed();
+    // A masqueraded connection is routed out by the program itself (redirected).
+    t.allowed = (s.run.passed() || s.run.redirected()) && s.run.outcome != SLUICE_OUT_REJECTED;
     if (s.run.ok) noteService(t, src->node, s.run, packet, dst);
+    if (t.allowed && t.service.empty() && s.run.packetOut.size() >= 38) {
+      IpAddr out;
+      out.family = IpAddr::Family::V4;
+      std::copy(s.run.packetOut.begin() + 26, s.run.packetOut.begin() + 30, out.bytes.begin());
+      if (out != t.srcIp)
+        t.masqueradedAs = fmt::format("{}:{}", out.str(), q.proto == ir::L4Proto::ICMP
+                                                              ? (s.run.packetOut[38] << 8 | s.run.packetOut[39])
+                                                              : (s.run.packetOut[34] << 8 | s.run.packetOut[35]));
+    }
     t.steps.push_back(std::move(s));
   }
   // From outside the cluster to an address no pod holds: the packet arrives on

@@ -56,6 +56,7 @@ struct FlowTrace {
   std::string service;          // "ns/name" of the service that translated or answered the packet
   std::string backend;          // "ip:port" it was translated to
   std::string backendPod;       // "ns/name" of that backend, when it is a known pod
+  std::string masqueradedAs;    // "ip:port" the connection leaves with, when the from-pod program masqueraded it
   bool rejected = false;        // answered by the datapath instead (TCP RST / ICMP port unreachable)
 };
 
@@ -63,6 +64,9 @@ struct ClusterOptions {
   codegen::CompileOptions compile;
   std::string onlyNode;  // compile and load one node only
   std::string clusterName = ir::kDefaultClusterName;  // see ir::LowerOptions
+  bool masquerade = false;                             // see ir::LowerOptions
+  std::vector<Cidr> nonMasqueradeCidrs;
+  std::optional<std::pair<uint16_t, uint16_t>> snatPorts;  // default: runtime::snatPortRange()
 };
 
 class KernelCluster {

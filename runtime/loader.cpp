@@ -11,6 +11,7 @@
 #include <cstdarg>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <mutex>
 #include <set>
 #include <tuple>
@@ -60,6 +61,8 @@ LoadedNode& LoadedNode::operator=(LoadedNode&& o) noexcept {
   std::swap(serviceMapsRead_, o.serviceMapsRead_);
   std::swap(ipcacheWritten_, o.ipcacheWritten_);
   std::swap(ipcacheRead_, o.ipcacheRead_);
+  std::swap(snatPorts_, o.snatPorts_);
+  std::swap(uplinkIfindex_, o.uplinkIfindex_);
   return *this;
 }
 
@@ -70,6 +73,8 @@ void LoadedNode::inheritSyncState(const LoadedNode& previous) {
   serviceMapsRead_ = previous.serviceMapsRead_;
   ipcacheWritten_ = previous.ipcacheWritten_;
   ipcacheRead_ = previous.ipcacheRead_;
+  if (!snatPorts_) snatPorts_ = previous.snatPorts_;
+  if (!uplinkIfindex_) uplinkIfindex_ = previous.uplinkIfindex_;
 }
 LoadedNode::~LoadedNode() {
   if (obj_) bpf_object__close(obj_);
@@ -214,7 +219,79 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
     programs_.clear();
     return false;
   }
-  return syncIpcache(node, error) && syncServices(node, error);
+  return syncIpcache(node, error) && syncServices(node, error) && syncConfig(node, error);
+}
+
+std::optional<std::pair<uint16_t, uint16_t>> snatPortRange(std::string& error) {
+  std::ifstream in("/proc/sys/net/ipv4/ip_local_port_range");
+  unsigned lo = 0, hi = 0;
+  if (!(in >> lo >> hi) || lo > hi || hi > 65535) {
+    error = "cannot read net.ipv4.ip_local_port_range";
+    return std::nullopt;
+  }
+  if (65535 - hi < 1024) {
+    error = fmt::format("net.ipv4.ip_local_port_range ({}-{}) leaves fewer than 1,024 ports above it for "
+                        "masquerade; narrow it or give the SNAT ports explicitly",
+                        lo, hi);
+    return std::nullopt;
+  }
+  return std::make_pair(uint16_t(hi + 1), uint16_t(65535));
+}
+
+bool LoadedNode::syncConfig(const ir::NodeProgram& node, std::string& error) {
+  int cfgFd = mapFd(SLUICE_MAP_CONFIG), keepFd = mapFd(SLUICE_MAP_NOMASQ);
+  if (cfgFd < 0 || keepFd < 0) {
+    error = "the object has no config maps";
+    return false;
+  }
+  sluice_config cfg{};
+  if (node.masquerade.enabled) {
+    if (!snatPorts_) {
+      std::string e;
+      snatPorts_ = snatPortRange(e);
+      if (!snatPorts_) {
+        error = "masquerade: " + e;
+        return false;
+      }
+    }
+    cfg.node_addr = __builtin_bswap32(node.masquerade.nodeAddress.v4HostOrder());
+    cfg.flags = SLUICE_CFG_MASQUERADE;
+    cfg.snat_port_min = snatPorts_->first;
+    cfg.snat_port_max = snatPorts_->second;
+    cfg.uplink_ifindex = uplinkIfindex_;
+  }
+  // The prefixes first, then the switch: turning masquerade on never sees a
+  // half-written exception list. (Off: the switch first.)
+  std::set<std::pair<uint32_t, uint32_t>> want;
+  for (const Cidr& c : node.masquerade.keep)
+    if (c.addr.isV4()) want.insert({c.prefixLen, __builtin_bswap32(c.addr.v4HostOrder())});
+  uint32_t zero = 0;
+  if (!node.masquerade.enabled && bpf_map_update_elem(cfgFd, &zero, &cfg, BPF_ANY) != 0) {
+    error = fmt::format("cannot write {}: {}", SLUICE_MAP_CONFIG, std::strerror(errno));
+    return false;
+  }
+  std::vector<sluice_nomasq_key> stale;
+  sluice_nomasq_key key{}, next{};
+  void* prev = nullptr;
+  while (bpf_map_get_next_key(keepFd, prev, &next) == 0) {
+    if (!want.count({next.prefixlen, next.addr})) stale.push_back(next);
+    key = next;
+    prev = &key;
+  }
+  for (const auto& [len, addr] : want) {
+    sluice_nomasq_key k{len, addr};
+    sluice_nomasq_value v{};
+    if (bpf_map_update_elem(keepFd, &k, &v, BPF_ANY) != 0) {
+      error = fmt::format("cannot write {}: {}", SLUICE_MAP_NOMASQ, std::strerror(errno));
+      return false;
+    }
+  }
+  for (const auto& k : stale) bpf_map_delete_elem(keepFd, &k);
+  if (node.masquerade.enabled && bpf_map_update_elem(cfgFd, &zero, &cfg, BPF_ANY) != 0) {
+    error = fmt::format("cannot write {}: {}", SLUICE_MAP_CONFIG, std::strerror(errno));
+    return false;
+  }
+  return true;
 }
 
 int LoadedNode::programFd(const std::string& name) const {

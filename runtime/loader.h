@@ -9,6 +9,8 @@
 #pragma once
 
 #include <map>
+#include <optional>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -58,6 +60,16 @@ class LoadedNode {
   // service id across syncs (and program generations: ids are read back from
   // the pinned map), so tracked connections and affinity stay meaningful.
   bool syncServices(const ir::NodeProgram& node, std::string& error);
+  // Makes the node's settings (sluice_cfg_v1: masquerade, its address and
+  // SNAT ports) and the destinations never masqueraded (sluice_nomasq_v1)
+  // say what the node's IR says. load() calls it too.
+  bool syncConfig(const ir::NodeProgram& node, std::string& error);
+  // The ports masquerade may take (call before load()); by default, the ones
+  // above this network namespace's ephemeral range (snatPortRange()).
+  void setSnatPorts(uint16_t min, uint16_t max) { snatPorts_ = {min, max}; }
+  // The interface masqueraded connections leave by (0: let the stack route
+  // them). Takes effect at the next syncConfig().
+  void setUplinkIfindex(uint32_t ifindex) { uplinkIfindex_ = ifindex; }
 
   // What a service id (sluice_abi.h) stands for, for `trace`.
   struct ServiceSlot {
@@ -91,6 +103,13 @@ class LoadedNode {
   bool serviceMapsRead_ = false;
   std::map<uint32_t, uint32_t> ipcacheWritten_;  // address (network order) -> identity
   bool ipcacheRead_ = false;
+  std::optional<std::pair<uint16_t, uint16_t>> snatPorts_;
+  uint32_t uplinkIfindex_ = 0;
 };
+
+// Ports for masquerade that the node's own sockets never take: those above
+// net.ipv4.ip_local_port_range (Linux's default 32768-60999 gives
+// 61000-65535). Empty, with `error`, when fewer than 1,024 are left there.
+std::optional<std::pair<uint16_t, uint16_t>> snatPortRange(std::string& error);
 
 }  // namespace sluice::runtime

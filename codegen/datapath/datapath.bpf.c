@@ -222,6 +222,7 @@ static __always_inline int finish_service(struct __sk_buff *skb, struct sluice_f
 }
 
 #include "datapath_uplink.h"
+#include "datapath_masq.h"
 
 /* A TCP segment with SYN and without ACK opens a connection. Meeting an
  * entry, it is a new connection on a tuple a closed one used (or a
@@ -422,6 +423,10 @@ DP_SUBPROG int sluice_dp_finish(struct __sk_buff *skb, struct sluice_flow *f, __
   }
   struct sluice_ct_value v = {.created_ns = bpf_ktime_get_ns(), .packets = 1, .decision = decision};
   if (f->service_id) return finish_service(skb, f, &v);
+  if (f->direction == SLUICE_DIR_EGRESS) {
+    const struct sluice_config *masq = masquerade_for(f);
+    if (masq) return finish_masquerade(skb, f, &v, masq);
+  }
   track(&f->key, &v);
   /* The replies pass the same endpoint's other hook: track them under that
      hook's scope. They are this connection's replies only (same 5-tuple), so

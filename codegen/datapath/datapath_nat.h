@@ -93,26 +93,41 @@ __attribute__((noinline)) __u32 sluice_global_sctp_crc_port_delta(__u32 at, __u3
 /* ---- the rewrite ---------------------------------------------------------------- */
 
 /* Rewrites the packet at `l4_off` (an IPv4 packet of protocol `proto`: TCP,
- * UDP or SCTP) from tuple `from` to tuple `to`. Returns 0, or -1 when the
+ * UDP, SCTP, or an ICMP echo, whose identifier stands for the port it has
+ * in the tuple) from tuple `from` to tuple `to`. Returns 0, or -1 when the
  * kernel refused a change (the caller drops the packet). */
 static __always_inline int nat_rewrite(struct __sk_buff *skb, __u32 l4_off, __u8 proto, const struct nat_tuple *from,
                                        const struct nat_tuple *to) {
-  __u32 csum_off = l4_off + (proto == IPPROTO_TCP ? 16 : 6);
+  __u32 csum_off = l4_off + (proto == IPPROTO_TCP ? 16 : proto == IPPROTO_ICMP ? 2 : 6);
   /* A UDP checksum of 0 means "none": keep it so (and never produce 0). */
   __u64 l4_flags = proto == IPPROTO_UDP ? BPF_F_MARK_MANGLED_0 : 0;
   int sctp = proto == IPPROTO_SCTP;
+  /* Neither SCTP's CRC nor ICMP's checksum covers the addresses. */
+  int l4_covers_addresses = !sctp && proto != IPPROTO_ICMP;
+  if (proto == IPPROTO_ICMP) {
+    /* The echo identifier: the tuple's source port in a request, its
+       destination port in a reply (one of the two is 0). */
+    __u16 o = bpf_htons(from->sport | from->dport), n = bpf_htons(to->sport | to->dport);
+    if (o != n) {
+      if (bpf_l4_csum_replace(skb, csum_off, o, n, 2)) return -1;
+      if (bpf_skb_store_bytes(skb, l4_off + 4, &n, 2, 0)) return -1;
+    }
+  }
   if (from->saddr != to->saddr) {
     if (bpf_l3_csum_replace(skb, SLUICE_IP_CSUM_OFF, from->saddr, to->saddr, 4)) return -1;
-    if (!sctp && bpf_l4_csum_replace(skb, csum_off, from->saddr, to->saddr, BPF_F_PSEUDO_HDR | l4_flags | 4))
+    if (l4_covers_addresses &&
+        bpf_l4_csum_replace(skb, csum_off, from->saddr, to->saddr, BPF_F_PSEUDO_HDR | l4_flags | 4))
       return -1;
     if (bpf_skb_store_bytes(skb, SLUICE_IP_SADDR_OFF, &to->saddr, 4, 0)) return -1;
   }
   if (from->daddr != to->daddr) {
     if (bpf_l3_csum_replace(skb, SLUICE_IP_CSUM_OFF, from->daddr, to->daddr, 4)) return -1;
-    if (!sctp && bpf_l4_csum_replace(skb, csum_off, from->daddr, to->daddr, BPF_F_PSEUDO_HDR | l4_flags | 4))
+    if (l4_covers_addresses &&
+        bpf_l4_csum_replace(skb, csum_off, from->daddr, to->daddr, BPF_F_PSEUDO_HDR | l4_flags | 4))
       return -1;
     if (bpf_skb_store_bytes(skb, SLUICE_IP_DADDR_OFF, &to->daddr, 4, 0)) return -1;
   }
+  if (proto == IPPROTO_ICMP) return 0;
   __u32 crc_delta = 0, sctp_len = 0;
   if (sctp) {
     /* The SCTP packet ends where the IP packet does (a frame may be padded). */

@@ -34,6 +34,22 @@
 #define SLUICE_SNAT_PORT_SPAN 28232
 #define SLUICE_SNAT_TRIES 4
 
+/* The node forwards this packet, so it costs a hop as routed traffic does
+ * (TTL and protocol share a checksummed 16-bit word). The last hop is dropped
+ * (-1) where a router would answer "time exceeded". */
+static __always_inline int forward_hop(struct __sk_buff *skb) {
+  __u8 hop[2];
+  if (bpf_skb_load_bytes(skb, SLUICE_IP_TTL_OFF, hop, 2) || hop[0] <= 1) return -1;
+  __u16 before, after;
+  __builtin_memcpy(&before, hop, 2);
+  hop[0] -= 1;
+  __builtin_memcpy(&after, hop, 2);
+  if (bpf_l3_csum_replace(skb, SLUICE_IP_CSUM_OFF, before, after, 2) ||
+      bpf_skb_store_bytes(skb, SLUICE_IP_TTL_OFF, hop, 2, 0))
+    return -1;
+  return 0;
+}
+
 /* Sends a packet whose source is now this node's address towards its
  * destination: the route's device and neighbour, as if the node sent it.
  * Anything the FIB does not forward (a local destination, no route) is left
@@ -50,18 +66,7 @@ __attribute__((noinline)) int sluice_global_route_out(struct __sk_buff *skb, __u
   p.ifindex = skb->ifindex;
   long rc = bpf_fib_lookup(skb, &p, sizeof(p), 0);
   if (rc != BPF_FIB_LKUP_RET_SUCCESS && rc != BPF_FIB_LKUP_RET_NO_NEIGH) return TC_ACT_OK;
-  /* The node forwards this packet, so it costs a hop as routed traffic does
-     (TTL and protocol share a checksummed 16-bit word). The last hop is
-     dropped where a router would answer "time exceeded". */
-  __u8 hop[2];
-  if (bpf_skb_load_bytes(skb, SLUICE_IP_TTL_OFF, hop, 2) || hop[0] <= 1) return TC_ACT_SHOT;
-  __u16 before, after;
-  __builtin_memcpy(&before, hop, 2);
-  hop[0] -= 1;
-  __builtin_memcpy(&after, hop, 2);
-  if (bpf_l3_csum_replace(skb, SLUICE_IP_CSUM_OFF, before, after, 2) ||
-      bpf_skb_store_bytes(skb, SLUICE_IP_TTL_OFF, hop, 2, 0))
-    return TC_ACT_SHOT;
+  if (forward_hop(skb)) return TC_ACT_SHOT;
   /* bpf_redirect_neigh resolves the next hop's address itself (and queues
      the packet while it does), so a cold neighbour cache loses nothing. */
   return bpf_redirect_neigh(p.ifindex, NULL, 0, 0);
@@ -163,9 +168,21 @@ DP_FN int sluice_dp_uplink(struct __sk_buff *skb, __u32 node_addr_be) {
   if ((void *)(eth + 1) > end || eth->h_proto != bpf_htons(ETH_P_IP)) return TC_ACT_OK;
   struct iphdr *ip = (void *)(eth + 1);
   if ((void *)(ip + 1) > end || ip->ihl != 5 || (ip->frag_off & bpf_htons(0x1fff))) return TC_ACT_OK;
-  if (ip->protocol != IPPROTO_TCP && ip->protocol != IPPROTO_UDP && ip->protocol != IPPROTO_SCTP) return TC_ACT_OK;
-  __be16 *ports = (void *)(ip + 1);
-  if ((void *)(ports + 2) > end) return TC_ACT_OK;
+  __u16 sport, dport;
+  if (ip->protocol == IPPROTO_ICMP) {
+    /* Only echo replies, of pods' masqueraded pings (tracked: never new). */
+    __u8 *icmp = (void *)(ip + 1);
+    if ((void *)(icmp + 8) > end || icmp[0] != 0) return TC_ACT_OK;
+    sport = 0;
+    dport = ((__u16)icmp[4] << 8) | icmp[5];
+  } else if (ip->protocol == IPPROTO_TCP || ip->protocol == IPPROTO_UDP || ip->protocol == IPPROTO_SCTP) {
+    __be16 *ports = (void *)(ip + 1);
+    if ((void *)(ports + 2) > end) return TC_ACT_OK;
+    sport = bpf_ntohs(ports[0]);
+    dport = bpf_ntohs(ports[1]);
+  } else {
+    return TC_ACT_OK;
+  }
 
   struct sluice_flow fl;
   struct sluice_flow *f = &fl;
@@ -175,13 +192,14 @@ DP_FN int sluice_dp_uplink(struct __sk_buff *skb, __u32 node_addr_be) {
   f->len = skb->len;
   f->proto = ip->protocol;
   f->l4_off = ETH_HLEN + sizeof(struct iphdr);
-  f->key = ct_key(ip->saddr, ip->daddr, bpf_ntohs(ports[0]), bpf_ntohs(ports[1]), ip->protocol, SLUICE_CT_UPLINK);
+  f->key = ct_key(ip->saddr, ip->daddr, sport, dport, ip->protocol, SLUICE_CT_UPLINK);
 
   struct nat_tuple from = {.saddr = f->key.saddr, .daddr = f->key.daddr, .sport = f->key.sport,
                            .dport = f->key.dport};
   struct nat_tuple to = from;
   __u32 route = 0;
   struct sluice_ct_value *ct = bpf_map_lookup_elem(&sluice_ct_v2, &f->key);
+  if (!ct && f->proto == IPPROTO_ICMP) return TC_ACT_OK;
   if (!ct) {
     int act = sluice_dp_uplink_new(skb, f, &to, &route);
     if (act != SLUICE_DP_DECIDE) return act;

@@ -32,6 +32,8 @@ typedef __u64 sluice_u64;
 #define SLUICE_MAP_SERVICES "sluice_svc_v1"
 #define SLUICE_MAP_BACKENDS "sluice_be_v1"
 #define SLUICE_MAP_AFFINITY "sluice_aff_v1"
+#define SLUICE_MAP_CONFIG "sluice_cfg_v1"
+#define SLUICE_MAP_NOMASQ "sluice_nomasq_v1"
 
 #define SLUICE_CT_MAX_ENTRIES 262144
 #define SLUICE_IPCACHE_MAX_ENTRIES 524288
@@ -39,6 +41,7 @@ typedef __u64 sluice_u64;
 #define SLUICE_SERVICES_MAX_ENTRIES 131072 /* frontends: (address, port, protocol) plus one per address */
 #define SLUICE_BACKENDS_MAX_ENTRIES 524288
 #define SLUICE_AFFINITY_MAX_ENTRIES 131072
+#define SLUICE_NOMASQ_MAX_ENTRIES 16384
 
 /* Connection tracking. An entry is scoped to the hook that looks it up:
  * EGRESS entries are read by from-pod programs, INGRESS by to-pod. When a
@@ -173,6 +176,32 @@ struct sluice_aff_value {
  * address Cilium uses for the same purpose; link-local, never routed). */
 #define SLUICE_HAIRPIN_ADDR_HOST 0xa9fe2a01u
 
+/* ---- the node's settings (one entry, index 0; the runtime writes it) ----
+ * Masquerade: a pod's new connection to an address whose identity is world
+ * and that no prefix of sluice_nomasq_v1 covers (every pod CIDR, and the
+ * configured non-masquerade CIDRs) leaves with the node's address and a port
+ * of [snat_port_min, snat_port_max], a range the node's own sockets never
+ * use; the uplink program turns the replies back. A zeroed entry (a map the
+ * runtime has not written) masquerades nothing. */
+enum sluice_config_flags {
+  SLUICE_CFG_MASQUERADE = 1,
+};
+struct sluice_config {
+  sluice_u32 node_addr; /* network byte order */
+  sluice_u32 flags;     /* enum sluice_config_flags */
+  sluice_u16 snat_port_min; /* host byte order */
+  sluice_u16 snat_port_max;
+  sluice_u32 uplink_ifindex; /* where masqueraded connections leave (0: unknown, the stack routes them) */
+};
+/* Destinations never masqueraded (an LPM trie: prefixlen then the address). */
+struct sluice_nomasq_key {
+  sluice_u32 prefixlen;
+  sluice_u32 addr; /* network byte order */
+};
+struct sluice_nomasq_value {
+  sluice_u32 unused;
+};
+
 /* IP -> security identity, for pods and nodes (IPv4, network byte order).
  * Anything not in the map is world. The runtime updates it in place: pod
  * IPs churn, policy structure does not. */
@@ -226,6 +255,7 @@ enum sluice_outcome {
   SLUICE_OUT_SPOOFED = 7,     /* from-pod source is not the endpoint's address: dropped */
   SLUICE_OUT_REJECTED = 8,    /* a service address that cannot serve it: answered (TCP RST / ICMP) */
   SLUICE_OUT_SVC_DROPPED = 9, /* a service with no backend this node may use (Local policy): dropped */
+  SLUICE_OUT_SNAT_EXHAUSTED = 10, /* masquerade found no free port for the connection: dropped */
 };
 
 /* skb->cb slots a program writes (read back by BPF_PROG_TEST_RUN's ctx_out). */

@@ -64,7 +64,9 @@ TEST(Golden, PerNodeTextIsTheWholeProgramsNode) {
     auto r = loadCluster({"samples/" + s});
     Program all = lower(r.state, r.diags);
     for (const auto& n : all.nodes) {
-      Program one = lower(r.state, r.diags, LowerOptions{n.node});
+      LowerOptions lo;
+      lo.onlyNode = n.node;
+      Program one = lower(r.state, r.diags, lo);
       ASSERT_EQ(one.nodes.size(), 1u);
       EXPECT_EQ(str(one.nodes[0]), str(n));
     }

@@ -162,8 +162,11 @@ std::ostream& operator<<(std::ostream& os, UdpResult r) { return os << toString(
 
 // ---- TCP echo server ---------------------------------------------------------------
 
-TcpEchoServer::TcpEchoServer(const NetnsCluster& cluster, const std::string& pod, uint16_t port) {
-  listenFd_ = socketInNetns(cluster.podNetnsPath(pod), AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+TcpEchoServer::TcpEchoServer(const NetnsCluster& cluster, const std::string& pod, uint16_t port)
+    : TcpEchoServer(cluster.podNetnsPath(pod), port) {}
+
+TcpEchoServer::TcpEchoServer(const std::string& netnsPath, uint16_t port) {
+  listenFd_ = socketInNetns(netnsPath, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
   try {
     port_ = bindInPod(listenFd_, port);
     if (listen(listenFd_, 128) != 0) throwErrno("listen");
@@ -258,7 +261,11 @@ std::unique_ptr<TcpEchoServer> tcpListen(const NetnsCluster& cluster, const std:
 
 TcpResult tcpConnect(const NetnsCluster& cluster, const std::string& fromPod, const std::string& toIp,
                      uint16_t port, milliseconds timeout) {
-  FdGuard fd{socketInNetns(cluster.clientNetnsPath(fromPod), AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)};
+  return tcpConnectFrom(cluster.clientNetnsPath(fromPod), toIp, port, timeout);
+}
+
+TcpResult tcpConnectFrom(const std::string& netnsPath, const std::string& toIp, uint16_t port, milliseconds timeout) {
+  FdGuard fd{socketInNetns(netnsPath, AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0)};
   return connectWithTimeout(fd.fd, toIp, port, timeout);
 }
 
@@ -371,8 +378,11 @@ void TcpSession::loop(milliseconds interval, milliseconds exchangeTimeout) {
 
 // ---- UDP ---------------------------------------------------------------------------------
 
-UdpEchoServer::UdpEchoServer(const NetnsCluster& cluster, const std::string& pod, uint16_t port) {
-  fd_ = socketInNetns(cluster.podNetnsPath(pod), AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
+UdpEchoServer::UdpEchoServer(const NetnsCluster& cluster, const std::string& pod, uint16_t port)
+    : UdpEchoServer(cluster.podNetnsPath(pod), port) {}
+
+UdpEchoServer::UdpEchoServer(const std::string& netnsPath, uint16_t port) {
+  fd_ = socketInNetns(netnsPath, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0);
   try {
     port_ = bindInPod(fd_, port);
     makeWakePipe(wakeFds_);
@@ -431,7 +441,11 @@ std::unique_ptr<UdpEchoServer> udpListen(const NetnsCluster& cluster, const std:
 
 UdpResult udpProbe(const NetnsCluster& cluster, const std::string& fromPod, const std::string& toIp,
                    uint16_t port, milliseconds timeout) {
-  FdGuard fd{socketInNetns(cluster.clientNetnsPath(fromPod), AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)};
+  return udpProbeFrom(cluster.clientNetnsPath(fromPod), toIp, port, timeout);
+}
+
+UdpResult udpProbeFrom(const std::string& netnsPath, const std::string& toIp, uint16_t port, milliseconds timeout) {
+  FdGuard fd{socketInNetns(netnsPath, AF_INET, SOCK_DGRAM | SOCK_NONBLOCK, 0)};
   sockaddr_in a = makeAddr(toIp, port);
   if (connect(fd.fd, reinterpret_cast<sockaddr*>(&a), sizeof a) != 0) {
     std::fprintf(stderr, "udp connect %s:%u: %s\n", toIp.c_str(), port, std::strerror(errno));

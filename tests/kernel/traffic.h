@@ -41,6 +41,8 @@ std::ostream& operator<<(std::ostream& os, TcpResult r);
 class TcpEchoServer {
  public:
   TcpEchoServer(const NetnsCluster& cluster, const std::string& pod, uint16_t port);
+  // In any network namespace (a path such as /run/netns/x).
+  TcpEchoServer(const std::string& netnsPath, uint16_t port);
   ~TcpEchoServer();
   TcpEchoServer(const TcpEchoServer&) = delete;
   TcpEchoServer& operator=(const TcpEchoServer&) = delete;
@@ -72,6 +74,9 @@ std::unique_ptr<TcpEchoServer> tcpListen(const NetnsCluster& cluster, const std:
 // Connects from a pod to toIp:port and closes again.
 TcpResult tcpConnect(const NetnsCluster& cluster, const std::string& fromPod,
                      const std::string& toIp, uint16_t port, milliseconds timeout = milliseconds(2000));
+// The same from any network namespace.
+TcpResult tcpConnectFrom(const std::string& netnsPath, const std::string& toIp, uint16_t port,
+                         milliseconds timeout = milliseconds(2000));
 
 // A long-lived connection: connects, then every `interval` sends a 16-byte
 // message and waits up to `exchangeTimeout` for its echo. Use it to check that
@@ -126,6 +131,7 @@ std::ostream& operator<<(std::ostream& os, UdpResult r);
 class UdpEchoServer {
  public:
   UdpEchoServer(const NetnsCluster& cluster, const std::string& pod, uint16_t port);
+  UdpEchoServer(const std::string& netnsPath, uint16_t port);
   ~UdpEchoServer();
   UdpEchoServer(const UdpEchoServer&) = delete;
   UdpEchoServer& operator=(const UdpEchoServer&) = delete;
@@ -154,6 +160,8 @@ std::unique_ptr<UdpEchoServer> udpListen(const NetnsCluster& cluster, const std:
 // 200 ms within the timeout, so one lost packet does not fail the probe.
 UdpResult udpProbe(const NetnsCluster& cluster, const std::string& fromPod, const std::string& toIp,
                    uint16_t port, milliseconds timeout = milliseconds(2000));
+UdpResult udpProbeFrom(const std::string& netnsPath, const std::string& toIp, uint16_t port,
+                       milliseconds timeout = milliseconds(2000));
 inline bool udpExchange(const NetnsCluster& cluster, const std::string& fromPod,
                         const std::string& toIp, uint16_t port,
                         milliseconds timeout = milliseconds(2000)) {

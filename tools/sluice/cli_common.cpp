@@ -15,6 +15,13 @@ void addInputOptions(CLI::App& cmd, InputOptions& opts) {
   addClusterNameOption(cmd, opts.clusterName);
 }
 
+ir::LowerOptions lowerOptions(const InputOptions& opts, const std::string& node) {
+  ir::LowerOptions lo;
+  lo.onlyNode = node;
+  lo.clusterName = opts.clusterName;
+  return lo;
+}
+
 void addClusterNameOption(CLI::App& cmd, std::string& name) {
   cmd.add_option("--cluster-name", name,
                  "The cluster's name, as Cilium's --cluster-name: every pod carries the label "

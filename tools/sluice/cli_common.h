@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "codegen/codegen.h"
+#include "ir/lower.h"
 #include "base/diagnostics.h"
 #include "frontend/manifest_loader.h"
 
@@ -23,6 +24,9 @@ struct InputOptions {
   bool verbose = false;  // print every note, not only the first few
   std::string clusterName = "default";  // Cilium's --cluster-name (CiliumNetworkPolicy selectors)
 };
+
+// The lowering options every command shares, for `node` ("" for all).
+ir::LowerOptions lowerOptions(const InputOptions& opts, const std::string& node);
 
 // Adds --cluster-name to a command that does not read manifests from PATH (the agent).
 void addClusterNameOption(CLI::App& cmd, std::string& name);

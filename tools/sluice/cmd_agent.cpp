@@ -4,6 +4,7 @@
 
 #include <csignal>
 #include <iostream>
+#include <sstream>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -114,6 +115,39 @@ void registerAgent(CLI::App& app) {
   auto datapath = std::make_shared<std::string>("specialized");
   addDatapathOption(*cmd, *datapath);
 
+  // Pod networking (docs/cni.md).
+  cmd->add_flag("--cni", o->cni,
+                "Be the node's network: serve sluice-cni on --cni-socket (each pod gets an address of the node's "
+                "podCIDR and its interface, and ADD returns once its programs are attached), route the other nodes' "
+                "pod CIDRs (--routing) and masquerade pod traffic leaving the cluster (--masquerade)");
+  cmd->add_option("--cni-socket", o->cniSocket, "The unix socket sluice-cni talks to (with --cni)")
+      ->capture_default_str();
+  auto confDir = std::make_shared<std::string>("/etc/cni/net.d");
+  cmd->add_option("--cni-conf-dir", *confDir,
+                  "Where the agent writes 10-sluice.conflist for the container runtime (with --cni; \"\" writes "
+                  "none)")
+      ->capture_default_str();
+  cmd->add_option("--state-dir", o->stateDir, "Where pod addresses persist (<dir>/<node>/ipam.json; with --cni)")
+      ->capture_default_str();
+  auto routing = std::make_shared<std::string>("native");
+  cmd->add_option("--routing", *routing,
+                  "How the other nodes' pod CIDRs are reached (with --cni): native (a route via each node's address; "
+                  "nodes on one L2 segment), vxlan (the kernel's VXLAN device, UDP 8472), or none")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"native", "vxlan", "none"}));
+  auto masquerade = std::make_shared<std::string>("auto");
+  cmd->add_option("--masquerade", *masquerade,
+                  "Pod traffic to addresses outside every pod CIDR and --non-masquerade-cidr leaves with the node's "
+                  "address, in BPF: on, off, or auto (on with --cni)")
+      ->capture_default_str()
+      ->check(CLI::IsMember({"auto", "on", "off"}));
+  auto nonMasq = std::make_shared<std::vector<std::string>>();
+  cmd->add_option("--non-masquerade-cidr", *nonMasq, "A destination prefix never masqueraded; repeatable");
+  auto snat = std::make_shared<std::string>();
+  cmd->add_option("--snat-ports", *snat,
+                  "MIN-MAX: the ports masquerade takes. Default: those above net.ipv4.ip_local_port_range, which the "
+                  "node's own sockets never use (61000-65535 with Linux's default range)");
+
   auto statusPort = std::make_shared<int>(9964);
   auto statusJson = std::make_shared<bool>(false);
   CLI::App* status = cmd->add_subcommand("status", "Ask the agent running on this node (in this network namespace) "
@@ -138,6 +172,29 @@ void registerAgent(CLI::App& app) {
     o->compile.datapath = datapathMode(*datapath);
     o->attach = *attach == "tcx" ? agent::AttachMode::Tcx : *attach == "tc" ? agent::AttachMode::Tc : agent::AttachMode::Auto;
     o->settle = std::chrono::milliseconds(*settleMs);
+    o->cniConfDir = o->cni ? *confDir : "";
+    o->routing = *routing == "vxlan"  ? agent::AgentOptions::Routing::Vxlan
+                 : *routing == "none" ? agent::AgentOptions::Routing::None
+                                      : agent::AgentOptions::Routing::Native;
+    o->masquerade = *masquerade == "on" || (*masquerade == "auto" && o->cni);
+    for (const std::string& text : *nonMasq) {
+      auto c = Cidr::parse(text);
+      if (!c) {
+        std::cerr << fmt::format("sluice agent: --non-masquerade-cidr {}: not a CIDR (e.g. 10.0.0.0/8)\n", text);
+        throw CLI::RuntimeError(kExitUsage);
+      }
+      o->nonMasqueradeCidrs.push_back(*c);
+    }
+    if (!snat->empty()) {
+      unsigned lo = 0, hi = 0;
+      char dash = 0;
+      std::istringstream in(*snat);
+      if (!(in >> lo >> dash >> hi) || dash != '-' || lo < 1024 || lo > hi || hi > 65535) {
+        std::cerr << fmt::format("sluice agent: --snat-ports {}: expected MIN-MAX within 1024-65535\n", *snat);
+        throw CLI::RuntimeError(kExitUsage);
+      }
+      o->snatPorts = std::make_pair(uint16_t(lo), uint16_t(hi));
+    }
     agent::NodeAgent a(*o);
     runningAgent = &a;
     std::signal(SIGINT, onSignal);

@@ -227,7 +227,7 @@ void registerCompile(CLI::App& app) {
     double lowerMs = 0;
     if (ok) {
       auto lowerStart = std::chrono::steady_clock::now();
-      program = ir::lower(in.state, in.diags, ir::LowerOptions{*node, opts->clusterName});
+      program = ir::lower(in.state, in.diags, lowerOptions(*opts, *node));
       lowerMs = msSince(lowerStart);
       ok = !in.diags.hasErrors();
     }

@@ -26,7 +26,7 @@ void registerIr(CLI::App& app) {
     bool ok = loadInputs(*opts, in);
     ir::Program program;
     if (ok && !*state) {
-      program = ir::lower(in.state, in.diags, ir::LowerOptions{*node, opts->clusterName});
+      program = ir::lower(in.state, in.diags, lowerOptions(*opts, *node));
       ok = !in.diags.hasErrors();
     }
     printDiagnostics(in.diags, opts->verbose);

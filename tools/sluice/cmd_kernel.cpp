@@ -77,7 +77,8 @@ std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, c
 const char* stepVerdict(const runtime::HookStep& s) {
   if (s.run.outcome == SLUICE_OUT_REJECTED) return "reject";
   // The uplink routes a translated packet itself (TC_ACT_REDIRECT): it went on.
-  return s.run.passed() || (s.hook == "uplink" && s.run.redirected()) ? "allow" : "deny";
+  // The uplink routes a translated packet itself, and so does from-pod a masqueraded one.
+  return s.run.passed() || (s.hook != "to-pod" && s.run.redirected()) ? "allow" : "deny";
 }
 
 json stepJson(const runtime::HookStep& s) {
@@ -185,6 +186,7 @@ void registerTrace(CLI::App& app) {
       if (!t.service.empty()) j["service"] = t.service;
       if (!t.backend.empty()) j["backend"] = t.backend;
       if (!t.backendPod.empty()) j["backendPod"] = t.backendPod;
+      if (!t.masqueradedAs.empty()) j["masquerade"] = t.masqueradedAs;
       j["verdict"] = verdict;
       j["hooks"] = steps;
       if (!t.note.empty()) j["note"] = t.note;
@@ -196,6 +198,7 @@ void registerTrace(CLI::App& app) {
     if (!t.service.empty())
       std::cout << fmt::format("  service {}{}{}\n", t.service, t.backend.empty() ? "" : " -> backend " + t.backend,
                                t.backendPod.empty() ? "" : " (" + t.backendPod + ")");
+    if (!t.masqueradedAs.empty()) std::cout << "  masqueraded: leaves as " << t.masqueradedAs << "\n";
     if (!t.note.empty()) std::cout << "  " << t.note << "\n";
     for (const auto& s : t.steps)
       std::cout << fmt::format("  {} {} on {} [{}]: {}\n", s.hook, s.endpoint, s.node, s.program, s.explanation);
