@@ -88,7 +88,12 @@ std::string closestMatch(std::string_view word, const std::vector<std::string_vi
       best = c;
     }
   }
-  return std::string(best);
+  if (!best.empty()) return std::string(best);
+  // A shortened word (`auth` for `authentication`).
+  if (word.size() >= 4)
+    for (std::string_view c : candidates)
+      if (c.size() > word.size() && editDistance(word, c.substr(0, word.size())) == 0) return std::string(c);
+  return {};
 }
 
 }  // namespace sluice

@@ -17,8 +17,9 @@ std::string displayText(std::string_view value, size_t maxChars = 80);
 // displayText in single quotes: 'value'.
 std::string quote(std::string_view value, size_t maxChars = 80);
 
-// The candidate `word` most probably meant: the same but for case, or within
-// a small edit distance (a third of its length, at most 3). Empty if none.
+// The candidate `word` most probably meant: the same but for case, within a
+// small edit distance (a third of its length, at most 3), or (four letters
+// or more) its beginning. Empty if none.
 std::string closestMatch(std::string_view word, const std::vector<std::string_view>& candidates);
 
 }  // namespace sluice

@@ -11,6 +11,7 @@
 #include <filesystem>
 #include <map>
 #include <new>
+#include <optional>
 
 #include "base/text.h"
 #include "frontend/parsers.h"
@@ -48,6 +49,20 @@ const std::vector<KindInfo>& kinds() {
 
 void loadObject(const Field& doc, ClusterState& state, int listDepth);
 
+// Cilium's own rule format: a list of rules, or one rule, each with an
+// endpointSelector (or nodeSelector) and no apiVersion or kind.
+bool looksLikeCiliumRules(const Field& doc) {
+  auto isRule = [](const Field& f) {
+    return f.isMap() && !f["kind"].present() && !f["apiVersion"].present() &&
+           (f["endpointSelector"].present() || f["nodeSelector"].present());
+  };
+  if (isRule(doc)) return true;
+  if (!doc.isSeq()) return false;
+  for (const Field& item : doc.items())
+    if (!isRule(item)) return false;
+  return !doc.items().empty();
+}
+
 std::string lowered(std::string_view s) {
   std::string out(s);
   for (char& c : out) c = char(std::tolower(static_cast<unsigned char>(c)));
@@ -57,6 +72,27 @@ std::string lowered(std::string_view s) {
 std::string_view groupOf(std::string_view apiVersion) {
   size_t slash = apiVersion.find('/');
   return slash == std::string_view::npos ? std::string_view() : apiVersion.substr(0, slash);
+}
+
+// Kinds that decide what traffic passes, which sluice does not enforce: an
+// error, never a skipped note. (A Cilium CIDR group only matters through a
+// policy's cidrGroupRef, which is refused where it is used.)
+std::optional<std::string> unenforcedPolicyKind(const std::string& kind, const std::string& apiVersion) {
+  std::string_view group = groupOf(apiVersion);
+  static const std::pair<std::string_view, std::string_view> kinds[] = {
+      {"policy.networking.k8s.io", "AdminNetworkPolicy"},
+      {"policy.networking.k8s.io", "BaselineAdminNetworkPolicy"},
+      {"policy.networking.k8s.io", "ClusterNetworkPolicy"},
+      {"cilium.io", "CiliumEgressGatewayPolicy"},
+      {"cilium.io", "CiliumLocalRedirectPolicy"},
+      {"projectcalico.org", "NetworkPolicy"},
+      {"projectcalico.org", "GlobalNetworkPolicy"},
+      {"crd.projectcalico.org", "NetworkPolicy"},
+      {"crd.projectcalico.org", "GlobalNetworkPolicy"},
+  };
+  for (const auto& [g, k] : kinds)
+    if (group == g && kind == k) return fmt::format("kind {}, a network policy of {},", k, apiVersion);
+  return std::nullopt;
 }
 
 // A kind sluice reads, written slightly wrong: the same but for case or a
@@ -137,8 +173,17 @@ void loadObject(const Field& doc, ClusterState& state, int listDepth) {
     if (doc["metadata"]["namespace"].isScalar()) ns = *doc["metadata"]["namespace"].str();
   }
   ctx->object = *kind + (name.empty() ? "" : " " + (ns.empty() ? name : ns + "/" + name));
-  ctx->diags->note(doc["kind"].loc(), ctx->object, "",
-                   fmt::format("skipped: sluice does not read kind {} ({})", *kind, *apiVersion));
+  if (auto what = unenforcedPolicyKind(*kind, *apiVersion)) {
+    // Skipping a policy would leave its rules out while the run succeeds:
+    // what the user meant to deny would pass.
+    ctx->diags->error(doc["kind"].loc(), ctx->object, "",
+                      fmt::format("{} is not supported by sluice: refusing rather than compiling the cluster "
+                                  "without its rules",
+                                  *what));
+  } else {
+    ctx->diags->note(doc["kind"].loc(), ctx->object, "",
+                     fmt::format("skipped: sluice does not read kind {} ({})", *kind, *apiVersion));
+  }
   ctx->object.clear();
 }
 
@@ -276,6 +321,11 @@ bool loadManifestText(const std::string& name, std::string contents, ClusterStat
     for (const yaml::Node* node : stream.documents()) {
       SourceLoc loc = node->line ? locOf(file, *node) : wholeFile;
       Field doc(&ctx, node, "", loc);
+      if (looksLikeCiliumRules(doc)) {
+        doc.error("this is a list of Cilium policy rules (as `cilium policy import` takes), not a Kubernetes "
+                  "object: put the rules under `specs:` of a CiliumNetworkPolicy (apiVersion: cilium.io/v2)");
+        continue;
+      }
       if (doc.present() && !doc.isMap()) {
         doc.error("expected a Kubernetes object (a mapping with apiVersion and kind)");
         continue;

@@ -39,15 +39,41 @@ constexpr Named kKafkaApiKeys[] = {
     {"deletetopics", 20},  {"deleterecords", 21},  {"initproducerid", 22},
 };
 
-constexpr Named kIcmpV4Types[] = {{"EchoReply", 0},      {"DestinationUnreachable", 3}, {"Redirect", 5},
-                                  {"EchoRequest", 8},    {"RouterAdvertisement", 9},    {"RouterSelection", 10},
-                                  {"TimeExceeded", 11},  {"ParameterProblem", 12},      {"Timestamp", 13},
-                                  {"TimestampReply", 14}};
+// ICMP type names, as Cilium 1.16 reads them (icmpIpv4TypeNameToCode and
+// icmpIpv6TypeNameToCode in pkg/policy/api/icmp.go).
+constexpr Named kIcmpV4Types[] = {
+    {"EchoReply", 0},        {"DestinationUnreachable", 3}, {"Redirect", 5},          {"Echo", 8},
+    {"EchoRequest", 8},      {"RouterAdvertisement", 9},    {"RouterSelection", 10},  {"TimeExceeded", 11},
+    {"ParameterProblem", 12}, {"Timestamp", 13},            {"TimestampReply", 14},   {"Photuris", 40},
+    {"ExtendedEchoRequest", 42}, {"ExtendedEchoReply", 43}};
 constexpr Named kIcmpV6Types[] = {
-    {"DestinationUnreachable", 1},  {"PacketTooBig", 2},          {"TimeExceeded", 3},
-    {"ParameterProblem", 4},        {"EchoRequest", 128},         {"EchoReply", 129},
-    {"RouterSolicitation", 133},    {"RouterAdvertisement", 134}, {"NeighborSolicitation", 135},
-    {"NeighborAdvertisement", 136}, {"RedirectMessage", 137}};
+    {"DestinationUnreachable", 1},
+    {"PacketTooBig", 2},
+    {"TimeExceeded", 3},
+    {"ParameterProblem", 4},
+    {"EchoRequest", 128},
+    {"EchoReply", 129},
+    {"MulticastListenerQuery", 130},
+    {"MulticastListenerReport", 131},
+    {"MulticastListenerDone", 132},
+    {"RouterSolicitation", 133},
+    {"RouterAdvertisement", 134},
+    {"NeighborSolicitation", 135},
+    {"NeighborAdvertisement", 136},
+    {"RedirectMessage", 137},
+    {"RouterRenumbering", 138},
+    {"ICMPNodeInformationQuery", 139},
+    {"ICMPNodeInformationResponse", 140},
+    {"InverseNeighborDiscoverySolicitation", 141},
+    {"InverseNeighborDiscoveryAdvertisement", 142},
+    {"HomeAgentAddressDiscoveryRequest", 144},
+    {"HomeAgentAddressDiscoveryReply", 145},
+    {"MobilePrefixSolicitation", 146},
+    {"MobilePrefixAdvertisement", 147},
+    {"DuplicateAddressRequestCodeSuffix", 157},
+    {"DuplicateAddressConfirmationCodeSuffix", 158},
+    {"ExtendedEchoRequest", 160},
+    {"ExtendedEchoReply", 161}};
 
 template <size_t N>
 std::string joinNames(const Named (&table)[N]) {
@@ -94,6 +120,15 @@ void checkRuleKeys(const Field& f, const std::vector<std::string_view>& known, b
     if (std::find(known.begin(), known.end(), key) != known.end()) continue;
     if (std::string reason = misplacedKeyReason(key, ingress, deny); !reason.empty()) {
       value.errorAtKey(reason);
+      continue;
+    }
+    // A near miss of a field sluice refuses (`auth` for `authentication`) is
+    // still that field: say what it would mean.
+    std::vector<std::string_view> refused = {"fromRequires", "toRequires", "fromNodes", "toNodes", "fromGroups",
+                                             "toGroups",     "toFQDNs",    "authentication"};
+    if (std::string meant = closestMatch(key, refused); !meant.empty() && closestMatch(key, known).empty()) {
+      value.errorAtKey(fmt::format("unknown field {}: did you mean `{}`? ({})", quote(key), meant,
+                                   misplacedKeyReason(meant, ingress, deny)));
       continue;
     }
     value.errorAtKey(unknownFieldMessage(key, known));
@@ -585,7 +620,7 @@ CiliumRule parseRule(const Field& f) {
   } else if (ns.present()) {
     // Host policies guard the node's own interfaces, which sluice does not
     // attach to: enforcing the rest of the policy would be half of it.
-    ns.errorAtKey("host policies (nodeSelector) are not supported: sluice enforces pod endpoints only");
+    ns.errorAtKey("host policies (nodeSelector) are not supported by sluice: it enforces pod endpoints only");
   }
   if (es.present()) rule.endpointSelector = parseLabelSelector(es, /*ciliumKeys=*/true);
   for (Section s : {Section{true, false}, Section{true, true}, Section{false, false}, Section{false, true}}) {

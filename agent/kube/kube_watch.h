@@ -46,6 +46,10 @@ struct KubeConfig {
   // incomplete file, or one that needs what this client does not do (exec
   // credential plugins, auth-provider, basic auth).
   static std::optional<KubeConfig> load(const std::string& path, std::string& error);
+  // The same, from kubeconfig text already read: `path` names it in errors
+  // and anchors relative file references (tests/fuzz feeds it this way).
+  static std::optional<KubeConfig> parse(const std::string& text, const std::string& path,
+                                         std::string& error);
   // Inside a pod: the server from KUBERNETES_SERVICE_HOST/_PORT, the service
   // account's token and CA from `dir`. Returns nullopt with `error` if any
   // is missing.

@@ -14,7 +14,6 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "agent/kube/kube_watch.h"
 
@@ -22,15 +21,29 @@ namespace sluice::kube {
 
 namespace {
 
+// Kubeconfigs, certificates and tokens are a few KB. A name that leads to
+// an endless stream (`tokenFile: /dev/zero`, /dev/urandom) must be refused,
+// not read until the agent runs out of memory (found while writing
+// tests/fuzz's kubeconfig target).
+constexpr size_t kMaxFileBytes = size_t(16) << 20;
+
+// On failure `error` is "\"path\": why".
 bool readWhole(const std::string& path, std::string& text, std::string& error) {
   std::ifstream in(path, std::ios::binary);
   if (!in) {
     error = "\"" + path + "\": cannot read: " + std::strerror(errno);
     return false;
   }
-  std::ostringstream s;
-  s << in.rdbuf();
-  text = s.str();
+  text.clear();
+  char buffer[65536];
+  while (in.read(buffer, sizeof buffer) || in.gcount() > 0) {
+    text.append(buffer, size_t(in.gcount()));
+    if (text.size() > kMaxFileBytes) {
+      error = "\"" + path + "\": larger than " + std::to_string(kMaxFileBytes >> 20) + " MiB: refused";
+      text.clear();
+      return false;
+    }
+  }
   return true;
 }
 
@@ -44,7 +57,7 @@ struct LoadError {
 
 class Reader {
  public:
-  explicit Reader(std::string path) : path_(std::move(path)) {}
+  Reader(const std::string& text, std::string path) : text_(text), path_(std::move(path)) {}
 
   [[noreturn]] void fail(const YAML::Mark& mark, const std::string& what) const {
     // yaml-cpp marks are 0-based; a null mark (-1) means "no position".
@@ -142,9 +155,7 @@ class Reader {
   KubeConfig load() const {
     YAML::Node root;
     try {
-      root = YAML::LoadFile(path_);
-    } catch (const YAML::BadFile&) {
-      throw LoadError{path_ + ": cannot read: " + std::strerror(errno)};
+      root = YAML::Load(text_);
     } catch (const YAML::ParserException& e) {
       fail(e.mark, e.msg);
     }
@@ -204,14 +215,25 @@ class Reader {
   }
 
  private:
+  const std::string& text_;
   std::string path_;
 };
 
 }  // namespace
 
 std::optional<KubeConfig> KubeConfig::load(const std::string& path, std::string& error) {
+  std::string text;
+  if (!readWhole(path, text, error)) {
+    error = path + error.substr(path.size() + 2);  // without the quotes: "path: why"
+    return std::nullopt;
+  }
+  return parse(text, path, error);
+}
+
+std::optional<KubeConfig> KubeConfig::parse(const std::string& text, const std::string& path,
+                                            std::string& error) {
   try {
-    return Reader(path).load();
+    return Reader(text, path).load();
   } catch (const LoadError& e) {
     error = e.text;
   } catch (const YAML::Exception& e) {  // e.g. a malformed node deep inside

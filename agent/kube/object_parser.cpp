@@ -10,6 +10,14 @@ namespace od = simdjson::ondemand;
 
 struct ObjectParser::State {
   od::parser parser;
+  // On Demand checks only what it reads, and skips the rest by counting
+  // brackets: in a malformed body (`{"a":"b":"c"},"x":{}}`, found by
+  // tests/fuzz) it cut out a wrong text for an item, running past its end,
+  // and read its fields from the next one. Each body is validated whole with
+  // the DOM parser first (libsimdjson's, which picks the CPU's fastest
+  // kernel), and refused unless it is JSON. bench_kube_list, 100,000 pods:
+  // the parse alone goes from 0.18 to 0.27 s; LIST over HTTP stays ~0.77 s.
+  simdjson::dom::parser validator;
 };
 
 ObjectParser::ObjectParser() : state_(std::make_unique<State>()) {}
@@ -114,10 +122,17 @@ simdjson::padded_string_view padded(std::string& text) {
   return simdjson::padded_string_view(text.data(), text.size(), text.capacity());
 }
 
+bool validate(simdjson::dom::parser& validator, simdjson::padded_string_view text, std::string& error,
+              const char* what) {
+  if (auto e = validator.parse(text).error()) return fail(error, what, e);
+  return true;
+}
+
 }  // namespace
 
 bool ObjectParser::listPage(std::string& body, const std::string& apiVersion,
                             const std::string& kind, ListPage& out, std::string& error) {
+  if (!validate(state_->validator, padded(body), error, "list")) return false;
   od::document doc;
   if (auto e = state_->parser.iterate(padded(body)).get(doc)) return fail(error, "list", e);
   od::object root;
@@ -174,6 +189,7 @@ bool ObjectParser::listPage(std::string& body, const std::string& apiVersion,
 
 bool ObjectParser::watchEvent(std::string& line, const std::string& apiVersion,
                               const std::string& kind, WatchEvent& out, std::string& error) {
+  if (!validate(state_->validator, padded(line), error, "event")) return false;
   od::document doc;
   if (auto e = state_->parser.iterate(padded(line)).get(doc)) return fail(error, "event", e);
   od::object root;

@@ -3,9 +3,10 @@
 // List pages can be large (hundreds of KB to MB per page, 100,000 pods per
 // cluster), so they are read with simdjson On Demand: each item's raw JSON
 // text is cut out of the body as it is, and only metadata.name, .namespace
-// and .resourceVersion are decoded; no DOM of the body is built. The text
-// kept for an object gets apiVersion and kind prepended when it lacks them
-// (list items do), so it can be parsed as a manifest on its own.
+// and .resourceVersion are decoded; no tree of the body is built. A body
+// that is not JSON, in any part, is refused (it is validated whole first).
+// The text kept for an object gets apiVersion and kind prepended when it
+// lacks them (list items do), so it can be parsed as a manifest on its own.
 //
 // Internal to agent/kube; simdjson stays out of this header.
 #pragma once

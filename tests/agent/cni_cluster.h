@@ -244,7 +244,7 @@ class CniCluster : public ::testing::Test {
       p.result = r.out;
       std::string address = j["ips"][0]["address"].get<std::string>();
       p.ip = address.substr(0, address.find('/'));
-      auto& [labels, ports] = labels_[p.ns + "/" + p.name];
+      const auto& [labels, ports] = labels_.at(p.ns + "/" + p.name);
       write("pod-" + p.ns + "-" + p.name + ".yaml", podManifest(p, labels, ports));
       EXPECT_TRUE(waitUntilEveryNodeKnows(p.ip));
     }

@@ -6,6 +6,9 @@
 // the world through NodePorts, and are enforced from their first packet.
 #include <gtest/gtest.h>
 
+#include <mutex>
+#include <set>
+
 #include "tests/agent/cni_cluster.h"
 
 namespace sluice::agent_testing {
@@ -160,6 +163,161 @@ TEST_P(PodNetworking, CheckReportsARemovedRoute) {
   PluginRun bad = check(a);
   EXPECT_NE(bad.status, 0);
   EXPECT_NE(bad.json()["msg"].get<std::string>().find("default route"), std::string::npos) << bad.out;
+}
+
+// Node-level things the pod networking could leak: host ends, pod routes,
+// tcx link pins, addresses held, and the node's IP cache entries for pods.
+struct NodeFootprint {
+  size_t links = 0, podRoutes = 0, linkPins = 0, allocations = 0;
+  bool operator==(const NodeFootprint&) const = default;
+};
+std::ostream& operator<<(std::ostream& os, const NodeFootprint& f) {
+  return os << "{links " << f.links << ", pod routes " << f.podRoutes << ", link pins " << f.linkPins
+            << ", addresses " << f.allocations << "}";
+}
+
+class PodLifecycle : public CniCluster {
+ protected:
+  void SetUp() override { SetUpCluster(Routing::Native); }
+
+  NodeFootprint footprint(const std::string& node) {
+    NodeFootprint f;
+    std::string links = runCommandOrThrow({"ip", "-n", nodes_[node], "-o", "link", "show"});
+    for (size_t at = 0; (at = links.find(": slc", at)) != std::string::npos; ++at) ++f.links;
+    std::string routes = runCommandOrThrow({"ip", "-n", nodes_[node], "route", "show", "proto", "227"});
+    f.podRoutes = size_t(std::count(routes.begin(), routes.end(), '\n'));
+    std::error_code ec;
+    for (auto it = std::filesystem::directory_iterator(bpffsRoot_ + "/" + node + "/links", ec);
+         !ec && it != std::filesystem::directory_iterator(); ++it)
+      ++f.linkPins;
+    std::ifstream in(dir_ / "state" / node / "ipam.json");
+    std::string text((std::istreambuf_iterator<char>(in)), {});
+    if (!text.empty()) f.allocations = nlohmann::json::parse(text)["allocations"].size();
+    return f;
+  }
+  // The pod goes as kubelet makes it go: DEL, then its object is deleted.
+  void deletePod(const PodRef& p) {
+    PluginRun r = del(p);
+    EXPECT_EQ(r.status, 0) << r.out << r.err;
+    remove("pod-" + p.ns + "-" + p.name + ".yaml");
+  }
+};
+
+// 200 pods made and removed on one node, four at a time (as a runtime
+// starts and stops pods): nothing stays (interfaces, routes, link pins,
+// addresses), and pods of the last round still work.
+TEST_F(PodLifecycle, TwoHundredAddDelCyclesLeakNothing) {
+  PodRef peer = addPod("node-2", "x", "peer", "app: peer");
+  NodeFootprint before = footprint("node-1");
+  std::set<std::string> addresses;
+  constexpr int kRounds = 50, kAtOnce = 4;
+  for (int round = 0; round < kRounds; ++round) {
+    std::vector<PodRef> pods;
+    for (int k = 0; k < kAtOnce; ++k)
+      pods.push_back(preparePod("node-1", "x", "cycle" + std::to_string(round * kAtOnce + k), "app: cycle"));
+    std::vector<PluginRun> runs(pods.size());
+    std::vector<std::thread> threads;
+    for (size_t k = 0; k < pods.size(); ++k) threads.emplace_back([&, k] { runs[k] = add(pods[k]); });
+    for (auto& t : threads) t.join();
+    for (size_t k = 0; k < pods.size(); ++k) {
+      ASSERT_EQ(runs[k].status, 0) << "round " << round << ": " << runs[k].out << runs[k].err;
+      addresses.insert(pods[k].ip);
+    }
+    if (round % 10 == 0 || round == kRounds - 1) {
+      TcpEchoServer server(pods[0].netnsPath, 80);
+      EXPECT_EQ(connectEventually(peer.netnsPath, pods[0].ip, 80), TcpResult::Connected) << "round " << round;
+    }
+    for (const PodRef& p : pods) {
+      deletePod(p);
+      runCommandOrThrow({"ip", "netns", "del", p.netns});
+      namespaces_.erase(std::find(namespaces_.begin(), namespaces_.end(), p.netns));
+    }
+  }
+  EXPECT_GT(addresses.size(), 100u) << "a released address is not handed out again at once";
+  EXPECT_EQ(addresses.size(), size_t(200)) << "200 pods, and the pool of 253 addresses is walked round";
+  // The agent has reconciled the last removal by the time the footprint is back.
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (footprint("node-1") != before && std::chrono::steady_clock::now() < deadline) std::this_thread::sleep_for(50ms);
+  EXPECT_EQ(footprint("node-1"), before);
+  auto s = agents_["node-1"]->status();
+  EXPECT_EQ(s.endpoints.size(), 0u);
+}
+
+// Twenty ADDs at once on one node: twenty distinct addresses, all enforced.
+TEST_F(PodLifecycle, TwentyConcurrentAddsGetDistinctAddresses) {
+  std::vector<PodRef> pods;
+  for (int i = 0; i < 20; ++i) pods.push_back(preparePod("node-2", "y", "p" + std::to_string(i), "app: many"));
+  std::vector<PluginRun> runs(pods.size());
+  std::vector<std::thread> threads;
+  for (size_t i = 0; i < pods.size(); ++i)
+    threads.emplace_back([&, i] { runs[i] = runPlugin(nodeNs("node-2"), cniEnv("ADD", pods[i]), netconf("node-2")); });
+  for (auto& t : threads) t.join();
+  std::set<std::string> addresses;
+  for (size_t i = 0; i < runs.size(); ++i) {
+    ASSERT_EQ(runs[i].status, 0) << runs[i].out << runs[i].err;
+    std::string a = runs[i].json()["ips"][0]["address"].get<std::string>();
+    addresses.insert(a);
+    EXPECT_TRUE(inCidr(a.substr(0, a.find('/')), "10.91.2.0/24")) << a;
+  }
+  EXPECT_EQ(addresses.size(), 20u);
+  auto s = agents_["node-2"]->status();
+  size_t attached = 0;
+  for (const auto& e : s.endpoints) attached += e.attached;
+  EXPECT_EQ(attached, 20u);
+}
+
+// ADDs while the agent is restarted: each either succeeds, enforced, or
+// fails with a CNI error the runtime retries; nothing half-made is left.
+TEST_F(PodLifecycle, AddsWhileTheAgentRestartsSucceedEnforcedOrFail) {
+  write("deny.yaml", "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: deny-all, namespace: y}\n"
+                     "spec: {podSelector: {}, policyTypes: [Ingress]}\n");
+  PodRef client = addPod("node-1", "x", "client", "app: client");
+  std::atomic<bool> done{false};
+  std::vector<std::pair<PodRef, PluginRun>> results;
+  std::mutex mu;
+  std::thread adder([&] {
+    for (int i = 0; !done && i < 40; ++i) {
+      PodRef p = preparePod("node-3", "y", "r" + std::to_string(i), "app: restarted");
+      PluginRun r = runPlugin(nodeNs("node-3"), cniEnv("ADD", p), netconf("node-3"));
+      std::lock_guard<std::mutex> lock(mu);
+      results.push_back({p, r});
+    }
+  });
+  for (int restart = 0; restart < 3; ++restart) {
+    std::this_thread::sleep_for(700ms);
+    agents_["node-3"]->stop();
+    std::this_thread::sleep_for(300ms);
+    startAgent("node-3");
+  }
+  std::this_thread::sleep_for(1s);
+  done = true;
+  adder.join();
+  ASSERT_TRUE(agents_["node-3"]->waitForReconcileAfter(0));
+  size_t ok = 0, failed = 0;
+  for (auto& [p, r] : results) {
+    std::string host = runtime::hostInterfaceName(p.containerID, "eth0");
+    bool hostEnd = runCommandOrThrow({"ip", "-n", nodes_["node-3"], "link", "show"}).find(host) != std::string::npos;
+    if (r.status == 0) {
+      ++ok;
+      std::string a = r.json()["ips"][0]["address"].get<std::string>();
+      std::string ip = a.substr(0, a.find('/'));
+      EXPECT_TRUE(hostEnd) << p.name;
+      // Enforced: the deny-all policy of y holds for it.
+      TcpEchoServer server(p.netnsPath, 80);
+      EXPECT_EQ(tcpConnectFrom(client.netnsPath, ip, 80, 500ms), TcpResult::TimedOut) << p.name;
+    } else {
+      ++failed;
+      nlohmann::json j = r.json();
+      EXPECT_TRUE(j.is_object() && j.contains("code")) << "not a CNI error: " << r.out << r.err;
+      // What a runtime does after a failed ADD: DEL, which must clean up.
+      PluginRun d = del(p);
+      EXPECT_EQ(d.status, 0) << d.out << d.err;
+      EXPECT_EQ(runCommandOrThrow({"ip", "-n", nodes_["node-3"], "link", "show"}).find(host), std::string::npos)
+          << p.name << " left its interface";
+    }
+  }
+  EXPECT_GT(ok, 0u);
+  EXPECT_GT(failed, 0u) << "no ADD met a restart";
 }
 
 }  // namespace

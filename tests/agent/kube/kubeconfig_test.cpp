@@ -144,6 +144,35 @@ TEST_F(KubeConfigTest, MissingContextAndSyntaxErrors) {
   EXPECT_EQ(error_, (dir_ / "none").string() + ": cannot read: No such file or directory");
 }
 
+// Found while writing tests/fuzz's kubeconfig target: a file reference to
+// an endless stream was read until memory ran out. Now refused past 16 MiB.
+TEST_F(KubeConfigTest, EndlessFilesAreRefused) {
+  std::string path = config("    server: https://10.0.0.1\n", "    tokenFile: /dev/zero\n");
+  EXPECT_FALSE(KubeConfig::load(path, error_));
+  EXPECT_EQ(error_, path + ":20:16: tokenFile \"/dev/zero\": larger than 16 MiB: refused");
+
+  path = config("    server: https://10.0.0.1\n    certificate-authority: /dev/urandom\n", "    token: t\n");
+  EXPECT_FALSE(KubeConfig::load(path, error_));
+  EXPECT_EQ(error_, path + ":17:28: certificate-authority \"/dev/urandom\": larger than 16 MiB: refused");
+
+  EXPECT_FALSE(KubeConfig::load("/dev/zero", error_));
+  EXPECT_EQ(error_, "/dev/zero: larger than 16 MiB: refused");
+}
+
+// parse() reads text as if it were the file `path` (tests/fuzz uses it).
+TEST_F(KubeConfigTest, ParseTextAsIfItWereTheFile) {
+  write("token", "from-file\n");
+  std::string path = config("    server: https://10.0.0.1\n", "    tokenFile: token\n");
+  std::ifstream in(path);
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  auto c = KubeConfig::parse(text, path, error_);
+  ASSERT_TRUE(c) << error_;
+  EXPECT_EQ(c->bearerToken, "from-file");
+  EXPECT_EQ(c->tokenFile, (dir_ / "token").string());
+  EXPECT_FALSE(KubeConfig::parse("current-context: [", path, error_));
+  EXPECT_EQ(error_.rfind(path + ":1:", 0), 0u) << error_;
+}
+
 TEST_F(KubeConfigTest, InCluster) {
   write("token", "sa-token\n");
   write("ca.crt", kCa);

@@ -74,5 +74,39 @@ TEST(ObjectParserTest, WatchEvents) {
   EXPECT_EQ(error, "event: unknown type \"RENAMED\"");
 }
 
+// Found by tests/fuzz (fuzz_kube_objects; its input is kept in
+// tests/fuzz/regressions/kube_objects/): On Demand alone accepted a malformed
+// item and cut out a text for it that ran into the next fields. A body that
+// is not JSON is refused, whatever part of it is malformed.
+TEST(ObjectParserTest, MalformedJsonIsRefusedNotCutOutWrongly) {
+  ObjectParser parser;
+  std::string error;
+  std::string body =
+      R"({"metadata":{"resourceVersion":"2"},"items":[{"metadata":{"name":"a","namespace":"n":"x"},"spec":{}}]})";
+  ListPage page;
+  EXPECT_FALSE(parser.listPage(body, "v1", "Pod", page, error));
+  EXPECT_EQ(error.rfind("list: ", 0), 0u) << error;
+
+  for (std::string bad : {R"({"metadata":{"resourceVersion":"2"},"items":[{"a":1,}]})",
+                          R"({"metadata":{"resourceVersion":"2"},"items":[{"a":[1,2}]}]})",
+                          R"({"metadata":{"resourceVersion":"2"},"items":[{"a":tru}]})",
+                          R"({"metadata":{"resourceVersion":"2"},"items":[]} {})"}) {
+    ListPage p;
+    EXPECT_FALSE(parser.listPage(bad, "v1", "Pod", p, error)) << bad;
+  }
+
+  std::string line = R"({"type":"ADDED","object":{"metadata":{"name":"a":"b","resourceVersion":"1"}},"x":{}})";
+  WatchEvent event;
+  EXPECT_FALSE(parser.watchEvent(line, "v1", "Pod", event, error));
+  EXPECT_EQ(error.rfind("event: ", 0), 0u) << error;
+
+  // The parser is still good for the next body.
+  std::string good = R"({"metadata":{"resourceVersion":"3"},"items":[{"metadata":{"name":"a","resourceVersion":"1"}}]})";
+  ListPage ok;
+  ASSERT_TRUE(parser.listPage(good, "v1", "Pod", ok, error)) << error;
+  ASSERT_EQ(ok.items.size(), 1u);
+  EXPECT_EQ(*ok.items[0].json, R"({"apiVersion":"v1","kind":"Pod","metadata":{"name":"a","resourceVersion":"1"}})");
+}
+
 }  // namespace
 }  // namespace sluice::kube
