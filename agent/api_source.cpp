@@ -14,7 +14,8 @@ ApiSource::ApiSource(std::string kubeconfig, int wakeFd, std::function<void(cons
 ApiSource::~ApiSource() { stop(); }
 
 bool ApiSource::start(std::string& error) {
-  auto config = kube::KubeConfig::load(kubeconfig_, error);
+  // No kubeconfig: in a pod (the DaemonSet), with its service account.
+  auto config = kubeconfig_.empty() ? kube::KubeConfig::inCluster(error) : kube::KubeConfig::load(kubeconfig_, error);
   if (!config) return false;
   kube::ClusterWatch::Options options;
   options.log = log_;
@@ -25,7 +26,7 @@ bool ApiSource::start(std::string& error) {
       [[maybe_unused]] ssize_t n = ::write(fd, &one, sizeof one);
     });
   } catch (const std::exception& e) {  // TLS material OpenSSL cannot read, and the like
-    error = fmt::format("{}: {}", kubeconfig_, e.what());
+    error = fmt::format("{}: {}", kubeconfig_.empty() ? "in-cluster configuration" : kubeconfig_, e.what());
     watch_.reset();
     return false;
   }

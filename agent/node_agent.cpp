@@ -49,8 +49,9 @@ bool sameMaps(const ir::NodeProgram& a, const ir::NodeProgram& b) {
 
 NodeAgent::NodeAgent(AgentOptions options) : options_(std::move(options)) {
   status_.node = options_.node;
-  status_.source = !options_.watchDir.empty() ? "directory " + options_.watchDir
-                                              : "kubeconfig " + options_.kubeconfig;
+  status_.source = !options_.watchDir.empty()   ? "directory " + options_.watchDir
+                   : !options_.kubeconfig.empty() ? "kubeconfig " + options_.kubeconfig
+                                                  : "the API server of the pod's service account (in-cluster)";
 }
 
 NodeAgent::~NodeAgent() {
@@ -88,8 +89,8 @@ bool NodeAgent::setUp(std::string& error) {
     error = "--node is required";
     return false;
   }
-  if (options_.watchDir.empty() == options_.kubeconfig.empty()) {
-    error = "give exactly one state source: --watch DIR or --kubeconfig FILE";
+  if (!options_.watchDir.empty() + !options_.kubeconfig.empty() + options_.inCluster != 1) {
+    error = "give exactly one state source: --watch DIR, --kubeconfig FILE or --in-cluster";
     return false;
   }
   if (std::string e = runtime::ensureBpffs(); !e.empty()) {

@@ -71,7 +71,8 @@ struct AgentOptions {
   std::string node;                          // the Node this agent serves
   std::string clusterName = ir::kDefaultClusterName;  // Cilium's --cluster-name
   std::string watchDir;                      // --watch: a manifest directory ...
-  std::string kubeconfig;                    // ... or --kubeconfig: the API server
+  std::string kubeconfig;                    // ... or --kubeconfig: the API server ...
+  bool inCluster = false;                    // ... or --in-cluster: the API server of the pod's service account
   std::string bpffsRoot = "/sys/fs/bpf/sluice";  // maps pinned under <root>/<node>
   std::vector<std::string> uplinks;          // uplink interfaces; empty: those holding the node's addresses
   AttachMode attach = AttachMode::Auto;

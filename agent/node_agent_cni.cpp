@@ -195,6 +195,13 @@ cni::Response NodeAgent::cniAdd(const cni::Request& req) {
   const bool isPod = !req.args.podNamespace.empty() && !req.args.podName.empty();
   const std::string podKey = isPod ? req.args.podNamespace + "/" + req.args.podName : "";
   const std::string what = isPod ? "pod " + podKey : "container " + req.containerID;
+  {
+    // A starting agent is given the time of its first reconcile (it reads
+    // the state and compiles the node's first programs).
+    std::unique_lock<std::mutex> lock(statusMu_);
+    statusChanged_.wait_until(lock, std::min(deadline, Clock::now() + kPodArrivalWait),
+                              [&] { return stopping_ || status_.reconciles > 0; });
+  }
   if (cni::Response s = cniStatus(); s.error) {
     s.error->code = cni::kTryAgainLater;
     s.error->msg = "cannot add " + what + " yet: " + s.error->msg + "; try again later";

@@ -227,7 +227,7 @@ class CniCluster : public ::testing::Test {
   // before the runtime calls ADD.
   PodRef preparePod(const std::string& node, const std::string& ns, const std::string& name,
                     const std::string& labels, const std::string& ports = "") {
-    PodRef p{ns, name, "ctr-" + tag_ + "-" + ns + "-" + name, "", "", "", node};
+    PodRef p{ns, name, "ctr-" + tag_ + "-" + ns + "-" + name, "", "", "", node, ""};
     p.netns = netns("p-" + ns + "-" + name);
     p.netnsPath = nsPath(p.netns);
     runCommandOrThrow({"ip", "netns", "exec", p.netns, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1"});

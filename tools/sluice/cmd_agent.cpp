@@ -92,7 +92,13 @@ void registerAgent(CLI::App& app) {
                                 "rename; hidden files are ignored)");
   auto* kube = cmd->add_option("--kubeconfig", o->kubeconfig,
                                "A kubeconfig file: list and watch the API server of its current context");
+  auto* inCluster = cmd->add_flag("--in-cluster", o->inCluster,
+                                  "In a pod (the DaemonSet in deploy/): list and watch the API server at "
+                                  "KUBERNETES_SERVICE_HOST:KUBERNETES_SERVICE_PORT with the pod's service-account "
+                                  "token and CA");
   watch->excludes(kube);
+  watch->excludes(inCluster);
+  kube->excludes(inCluster);
   cmd->add_option("--bpffs-root", o->bpffsRoot, "Where the node's long-lived maps are pinned (<root>/<node>)")
       ->capture_default_str();
   cmd->add_option("--uplink", o->uplinks,
@@ -164,8 +170,8 @@ void registerAgent(CLI::App& app) {
       std::cerr << "sluice agent: --node is required\n";
       throw CLI::RuntimeError(kExitUsage);
     }
-    if (o->watchDir.empty() && o->kubeconfig.empty()) {
-      std::cerr << "sluice agent: give a state source: --watch DIR or --kubeconfig FILE\n";
+    if (o->watchDir.empty() && o->kubeconfig.empty() && !o->inCluster) {
+      std::cerr << "sluice agent: give a state source: --watch DIR, --kubeconfig FILE or --in-cluster\n";
       throw CLI::RuntimeError(kExitUsage);
     }
     if (*noMetrics) o->metricsPort = -1;
