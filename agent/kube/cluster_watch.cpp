@@ -24,27 +24,26 @@
 
 namespace sluice::kube {
 
-namespace {
-
-struct ResourceType {
-  std::string kind, apiVersion, path;  // path: the all-namespaces collection
-};
-
-const std::vector<ResourceType>& resourceTypes() {
-  static const std::vector<ResourceType> types = {
-      {"Namespace", "v1", "/api/v1/namespaces"},
-      {"Node", "v1", "/api/v1/nodes"},
-      {"Pod", "v1", "/api/v1/pods"},
-      {"Service", "v1", "/api/v1/services"},
-      {"Endpoints", "v1", "/api/v1/endpoints"},
-      {"EndpointSlice", "discovery.k8s.io/v1", "/apis/discovery.k8s.io/v1/endpointslices"},
-      {"NetworkPolicy", "networking.k8s.io/v1", "/apis/networking.k8s.io/v1/networkpolicies"},
-      {"CiliumNetworkPolicy", "cilium.io/v2", "/apis/cilium.io/v2/ciliumnetworkpolicies"},
-      {"CiliumClusterwideNetworkPolicy", "cilium.io/v2",
+const std::vector<WatchedResource>& watchedResources() {
+  static const std::vector<WatchedResource> types = {
+      {"Namespace", "v1", "", "namespaces", "/api/v1/namespaces"},
+      {"Node", "v1", "", "nodes", "/api/v1/nodes"},
+      {"Pod", "v1", "", "pods", "/api/v1/pods"},
+      {"Service", "v1", "", "services", "/api/v1/services"},
+      {"Endpoints", "v1", "", "endpoints", "/api/v1/endpoints"},
+      {"EndpointSlice", "discovery.k8s.io/v1", "discovery.k8s.io", "endpointslices",
+       "/apis/discovery.k8s.io/v1/endpointslices"},
+      {"NetworkPolicy", "networking.k8s.io/v1", "networking.k8s.io", "networkpolicies",
+       "/apis/networking.k8s.io/v1/networkpolicies"},
+      {"CiliumNetworkPolicy", "cilium.io/v2", "cilium.io", "ciliumnetworkpolicies",
+       "/apis/cilium.io/v2/ciliumnetworkpolicies"},
+      {"CiliumClusterwideNetworkPolicy", "cilium.io/v2", "cilium.io", "ciliumclusterwidenetworkpolicies",
        "/apis/cilium.io/v2/ciliumclusterwidenetworkpolicies"},
   };
   return types;
 }
+
+namespace {
 
 std::string urlEncode(const std::string& s) {
   static const char* hex = "0123456789ABCDEF";
@@ -91,7 +90,7 @@ std::string seconds(std::chrono::milliseconds d) {
 }
 
 struct Resource {
-  const ResourceType* type = nullptr;
+  const WatchedResource* type = nullptr;
   ApiClient client;
   std::thread thread;
   std::atomic<bool> finished{false};
@@ -448,7 +447,7 @@ void ClusterWatch::Impl::run(Resource& r) {
 const std::vector<std::string>& ClusterWatch::allKinds() {
   static const std::vector<std::string> kinds = [] {
     std::vector<std::string> out;
-    for (const ResourceType& t : resourceTypes()) out.push_back(t.kind);
+    for (const WatchedResource& t : watchedResources()) out.push_back(t.kind);
     return out;
   }();
   return kinds;
@@ -468,10 +467,10 @@ void ClusterWatch::start(std::function<void()> onChange) {
   if (d.started) throw std::logic_error("kube: ClusterWatch::start called twice");
   for (const std::string& kind : d.options.kinds) {
     bool known = false;
-    for (const ResourceType& t : resourceTypes()) known |= t.kind == kind;
+    for (const WatchedResource& t : watchedResources()) known |= t.kind == kind;
     if (!known) throw std::invalid_argument("kube: unknown kind \"" + kind + "\" in Options::kinds");
   }
-  for (const ResourceType& t : resourceTypes()) {
+  for (const WatchedResource& t : watchedResources()) {
     const auto& kinds = d.options.kinds;
     if (!kinds.empty() && std::find(kinds.begin(), kinds.end(), t.kind) == kinds.end()) continue;
     auto r = std::make_unique<Resource>();

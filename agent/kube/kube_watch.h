@@ -57,6 +57,20 @@ struct KubeConfig {
       std::string& error, const std::string& dir = "/var/run/secrets/kubernetes.io/serviceaccount");
 };
 
+// A resource ClusterWatch lists and watches. What it needs from the API
+// server's RBAC is exactly list and watch on (group, resource) of each entry
+// (deploy/20-clusterrole.yaml; tests/deploy checks the two agree).
+struct WatchedResource {
+  std::string kind;        // "Pod"
+  std::string apiVersion;  // "v1", "networking.k8s.io/v1"
+  std::string group;       // "" for the core group, "networking.k8s.io"
+  std::string resource;    // "pods": the plural, as RBAC rules name it
+  std::string path;        // the all-namespaces collection: "/api/v1/pods"
+};
+
+// Every resource ClusterWatch knows, in start order (allKinds() is their kinds).
+const std::vector<WatchedResource>& watchedResources();
+
 struct ResourceStatus {
   std::string kind;             // "Pod", "CiliumNetworkPolicy", ...
   std::string resourceVersion;  // last one seen (list, event or bookmark)
