@@ -53,11 +53,13 @@ static __always_inline __u32 times_bit(__u32 v, __u32 bit) {
 static __always_inline __u32 crc32c_times_x(__u32 b) { return (b >> 1) ^ times_bit(SCTP_CRC32C_POLY, b & 1); }
 
 /* a * b modulo the polynomial, both in reflected form (zlib's multmodp).
- * Unrolled: straight-line code is walked once by the verifier (and lives
- * once per object, in the global function below). */
+ * A loop, not unrolled: unrolled, LLVM hoisted the 32 bit extractions and
+ * spilled them, 216 bytes of stack on every call chain that may rewrite an
+ * SCTP port (which must stay within 512 bytes); the verifier walks the 32
+ * branch-free iterations once each. */
 static __always_inline __u32 crc32c_multmod(__u32 a, __u32 b) {
   __u32 p = 0;
-#pragma clang loop unroll(full)
+#pragma clang loop unroll(disable)
   for (int i = 0; i < 32; i++) {
     p ^= times_bit(b, (a >> (31 - i)) & 1);
     b = crc32c_times_x(b);
