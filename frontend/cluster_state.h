@@ -210,9 +210,17 @@ struct CiliumPortProtocol {
   SourceLoc loc;
 };
 
+// headerMatches item without a mismatch action: the header must have this
+// exact value (or, without a value, be present); else the rule fails.
+struct HttpHeaderMatch {
+  std::string name;
+  std::optional<std::string> value;
+};
+
 struct HttpRule {
   std::string method, path, host;  // anchored RE2-style regexes; empty = any
   std::vector<std::string> headers;  // "Name: value" or "Name"
+  std::vector<HttpHeaderMatch> headerMatches;
   SourceLoc loc;
 };
 

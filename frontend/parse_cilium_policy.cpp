@@ -10,6 +10,7 @@
 #include <span>
 #include <string_view>
 
+#include "base/regex.h"
 #include "base/text.h"
 #include "frontend/parsers.h"
 
@@ -293,17 +294,50 @@ std::optional<HttpRule> parseHttpRule(const Field& f) {
   f.onlyKeys({"method", "path", "host", "headers", "headerMatches"});
   HttpRule rule;
   rule.loc = f.loc();
-  if (f["headerMatches"].present()) {
-    f["headerMatches"].errorAtKey(
-        "headerMatches is not supported by sluice (secret-backed and mismatch actions "
-        "need Envoy); use headers");
-    return std::nullopt;
-  }
-  rule.method = f["method"].str().value_or("");
-  rule.path = f["path"].str().value_or("");
-  rule.host = f["host"].str().value_or("");
+  size_t before = f.ctx()->diags->errorCount();
+  // method, path and host are RE2 patterns matched against the whole value
+  // (Envoy's safe_regex, RE2::FullMatch): refused here, where they are written.
+  auto pattern = [&](const char* key, std::string& out) {
+    auto s = f[key].str();
+    if (!s) return;
+    RegexError e;
+    if (!parseRegex(*s, e))
+      f[key].error(fmt::format("{} is not a regular expression sluice compiles: {}{}", quote(*s), e.message,
+                               e.column ? fmt::format(" (at character {})", e.column) : ""));
+    out = *s;
+  };
+  pattern("method", rule.method);
+  pattern("path", rule.path);
+  pattern("host", rule.host);
   for (const Field& h : f["headers"].items())
     if (auto s = h.str()) rule.headers.push_back(*s);
+  for (const Field& m : f["headerMatches"].items()) {
+    if (!m.expectMap()) continue;
+    m.onlyKeys({"name", "value", "secret", "mismatch"});
+    // Without `mismatch` a mismatch fails the rule (Cilium's default,
+    // FAIL_ON_MISMATCH). The actions rewrite headers in Envoy and never deny;
+    // a secret's value lives in a Kubernetes Secret Cilium reads at run time.
+    if (m["mismatch"].present()) {
+      m["mismatch"].errorAtKey(fmt::format(
+          "headerMatches mismatch action {} is not supported by sluice (LOG, ADD, DELETE and REPLACE rewrite the "
+          "request in Cilium's proxy); leave it out, and a mismatch denies",
+          quote(m["mismatch"].str().value_or(""))));
+      continue;
+    }
+    if (m["secret"].present()) {
+      m["secret"].errorAtKey(
+          "headerMatches secret is not supported by sluice (the value would be read from a Secret at run time); "
+          "give the value");
+      continue;
+    }
+    auto name = m["name"].requiredStr();
+    if (!name) continue;
+    HttpHeaderMatch hm;
+    hm.name = *name;
+    if (auto v = m["value"].str()) hm.value = *v;
+    rule.headerMatches.push_back(std::move(hm));
+  }
+  if (f.ctx()->diags->errorCount() != before) return std::nullopt;
   return rule;
 }
 

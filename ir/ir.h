@@ -128,7 +128,9 @@ struct L4Match {
 
 struct HttpRule {
   std::string method, path, host;   // anchored regexes; empty = any
-  std::vector<std::string> headers;
+  std::vector<std::string> headers;  // as written: "Name: value" (exact) or "Name" (present)
+  // headerMatches: exact value, or presence when the value is absent.
+  std::vector<std::pair<std::string, std::optional<std::string>>> headerMatches;
 };
 
 struct KafkaRule {

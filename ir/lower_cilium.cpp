@@ -109,7 +109,11 @@ std::vector<int32_t> kafkaKeys(const sluice::KafkaRule& k) {
 
 L7Rules lowerL7(const CiliumPortRule& pr) {
   L7Rules l7;
-  for (const auto& h : pr.http) l7.http.push_back({h.method, h.path, h.host, h.headers});
+  for (const auto& h : pr.http) {
+    ir::HttpRule r{h.method, h.path, h.host, h.headers, {}};
+    for (const auto& m : h.headerMatches) r.headerMatches.emplace_back(m.name, m.value);
+    l7.http.push_back(std::move(r));
+  }
   for (const auto& k : pr.kafka) l7.kafka.push_back({kafkaKeys(k), k.apiVersion, k.clientID, k.topic});
   return l7;
 }

@@ -52,8 +52,13 @@ static json toJson(const L4Match& l4) {
 
 static json toJson(const L7Rules& l7) {
   json http = json::array(), kafka = json::array();
-  for (const auto& h : l7.http)
-    http.push_back({{"method", h.method}, {"path", h.path}, {"host", h.host}, {"headers", h.headers}});
+  for (const auto& h : l7.http) {
+    json matches = json::array();
+    for (const auto& [name, value] : h.headerMatches)
+      matches.push_back(value ? json{{"name", name}, {"value", *value}} : json{{"name", name}});
+    http.push_back({{"method", h.method}, {"path", h.path}, {"host", h.host}, {"headers", h.headers},
+                    {"headerMatches", matches}});
+  }
   for (const auto& k : l7.kafka) {
     json kj = {{"apiKeys", k.apiKeys}, {"clientID", k.clientID}, {"topic", k.topic}};
     if (k.apiVersion) kj["apiVersion"] = *k.apiVersion;

@@ -125,6 +125,8 @@ std::string str(const L7Rules& l7) {
   for (const auto& h : l7.http) {
     std::string s = fmt::format("http{{method={:?} path={:?} host={:?}", h.method, h.path, h.host);
     for (const auto& hd : h.headers) s += fmt::format(" header={:?}", hd);
+    for (const auto& [name, value] : h.headerMatches)
+      s += value ? fmt::format(" headerMatch={:?}={:?}", name, *value) : fmt::format(" headerMatch={:?}", name);
     parts.push_back(s + "}");
   }
   for (const auto& k : l7.kafka) {
