@@ -66,17 +66,22 @@ nlohmann::json toJson(const AgentStatus& s) {
   nlohmann::json endpoints = nlohmann::json::array();
   for (const auto& e : s.endpoints)
     endpoints.push_back({{"pod", e.pod}, {"ip", e.ip}, {"interface", e.interface}, {"attached", e.attached},
-                         {"problem", e.problem}});
+                         {"program", e.program}, {"problem", e.problem}});
   nlohmann::json j = {{"node", s.node},
                       {"source", s.source},
                       {"generation", s.generation},
                       {"enforcing", s.enforcing},
+                      {"specialized", s.specialized},
+                      {"tierEntries", s.tierEntries},
                       {"sourceErrors", s.sourceErrors},
                       {"warnings", s.warnings},
                       {"reconciles", s.reconciles},
+                      {"tiered", s.tiered},
                       {"swaps", s.swaps},
                       {"mapUpdates", s.mapUpdates},
                       {"failures", s.failures},
+                      {"specializations", s.specializations},
+                      {"specializationFailures", s.specializationFailures},
                       {"last", reportJson(s.last)},
                       {"lastSwap", reportJson(s.lastSwap)},
                       {"endpoints", endpoints},
@@ -96,12 +101,21 @@ std::string metricsText(const AgentStatus& s, const std::string& pinDir) {
   metric("sluice_agent_generation", "gauge", "Program generation attached (0: none yet).",
          fmt::format("sluice_agent_generation{{node=\"{}\"}} {}\n", node, s.generation));
   metric("sluice_agent_reconciles_total", "counter", "Reconciles by result.",
-         fmt::format("sluice_agent_reconciles_total{{node=\"{0}\",result=\"swapped\"}} {1}\n"
+         fmt::format("sluice_agent_reconciles_total{{node=\"{0}\",result=\"tiered\"}} {5}\n"
+                     "sluice_agent_reconciles_total{{node=\"{0}\",result=\"swapped\"}} {1}\n"
                      "sluice_agent_reconciles_total{{node=\"{0}\",result=\"maps_updated\"}} {2}\n"
                      "sluice_agent_reconciles_total{{node=\"{0}\",result=\"failed\"}} {3}\n"
                      "sluice_agent_reconciles_total{{node=\"{0}\",result=\"unchanged\"}} {4}\n",
                      node, s.swaps, s.mapUpdates, s.failures,
-                     s.reconciles - s.swaps - s.mapUpdates - s.failures));
+                     s.reconciles - s.tiered - s.swaps - s.mapUpdates - s.failures, s.tiered));
+  metric("sluice_agent_specializations_total", "counter",
+         "Background compiles of specialized programs for what the first tier enforced, by result.",
+         fmt::format("sluice_agent_specializations_total{{node=\"{0}\",result=\"swapped\"}} {1}\n"
+                     "sluice_agent_specializations_total{{node=\"{0}\",result=\"failed\"}} {2}\n",
+                     node, s.specializations, s.specializationFailures));
+  metric("sluice_agent_specialized", "gauge",
+         "1 when every endpoint and the uplink run their own specialized programs for the state in force.",
+         fmt::format("sluice_agent_specialized{{node=\"{}\"}} {}\n", node, s.specialized ? 1 : 0));
   metric("sluice_agent_compile_ms", "gauge", "Compile time of the last generation swapped in, milliseconds.",
          fmt::format("sluice_agent_compile_ms{{node=\"{}\"}} {:.3f}\n", node, s.lastSwap.compileMs));
   metric("sluice_agent_load_ms", "gauge", "Load (verifier) time of the last generation swapped in, milliseconds.",

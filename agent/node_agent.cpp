@@ -22,6 +22,8 @@
 #include "agent/metrics_server.h"
 #include "ir/lower.h"
 #include "ir/print.h"
+#include "agent/specialization.h"
+#include "runtime/first_tier.h"
 #include "runtime/loader.h"
 #include "runtime/route_lookup.h"
 #include "runtime/tc_attach.h"
@@ -32,6 +34,8 @@ namespace sluice::agent {
 using Clock = std::chrono::steady_clock;
 
 namespace {
+constexpr std::chrono::milliseconds kCniSettle{1};
+
 double msSince(Clock::time_point t) { return std::chrono::duration<double, std::milli>(Clock::now() - t).count(); }
 
 // Whether two lowerings of the node fill the maps alike (the IP cache and the
@@ -57,8 +61,11 @@ NodeAgent::NodeAgent(AgentOptions options) : options_(std::move(options)) {
 NodeAgent::~NodeAgent() {
   cniServer_.reset();
   metrics_.reset();
+  if (jobThread_.joinable()) jobThread_.join();
   for (auto& [key, c] : code_) c.close();
+  if (uplinkFd_ >= 0) ::close(uplinkFd_);
   if (wakeFd_ >= 0) ::close(wakeFd_);
+  if (jobFd_ >= 0) ::close(jobFd_);
 }
 
 void NodeAgent::log(const std::string& line) const {
@@ -103,9 +110,19 @@ bool NodeAgent::setUp(std::string& error) {
   }
   useTcx_ = options_.attach == AttachMode::Tcx || (options_.attach == AttachMode::Auto && runtime::tcxAvailable());
   wakeFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-  if (wakeFd_ < 0) {
+  jobFd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (wakeFd_ < 0 || jobFd_ < 0) {
     error = fmt::format("eventfd: {}", std::strerror(errno));
     return false;
+  }
+  {
+    // The first tier's programs serve every node and state: compiled once.
+    Diagnostics diags;
+    tierObject_ = std::make_unique<codegen::CompiledNode>(codegen::compileTierPrograms(options_.compile, diags));
+    if (diags.hasErrors() || tierObject_->object.empty()) {
+      error = "cannot compile the first tier's programs:\n" + diags.render(false);
+      return false;
+    }
   }
   if (options_.metricsPort >= 0) {
     metrics_ = std::make_unique<MetricsServer>([this] { return metricsText(status(), pinDir()); },
@@ -151,18 +168,23 @@ int NodeAgent::run() {
   bool dirty = dir_ != nullptr;
   Clock::time_point firstChange = Clock::now(), lastChange = firstChange;
   Clock::time_point lastRetry = Clock::now();
+  bool cniChange = false;  // the burst holds a CNI attachment (an ADD waits for it)
+  auto settleOf = [&] {
+    return cniChange && options_.firstTier ? std::min<std::chrono::milliseconds>(options_.settle, kCniSettle)
+                                           : options_.settle;
+  };
   while (!stopping_) {
     int timeoutMs = -1;
     auto now = Clock::now();
     if (dirty) {
-      auto settleAt = lastChange + options_.settle, latest = firstChange + options_.maxDelay;
+      auto settleAt = lastChange + settleOf(), latest = firstChange + options_.maxDelay;
       auto at = std::min(settleAt, latest);
       timeoutMs = at <= now ? 0 : int(std::chrono::ceil<std::chrono::milliseconds>(at - now).count());
-    } else if (maps_) {
+    } else if (tier_) {
       timeoutMs = int(options_.retry.count());
     }
-    pollfd fds[2] = {{wakeFd_, POLLIN, 0}, {dir_ ? dir_->fd() : -1, POLLIN, 0}};
-    int n = ::poll(fds, dir_ ? 2 : 1, timeoutMs);
+    pollfd fds[3] = {{wakeFd_, POLLIN, 0}, {dir_ ? dir_->fd() : -1, POLLIN, 0}, {jobFd_, POLLIN, 0}};
+    int n = ::poll(fds, 3, timeoutMs);
     if (n < 0 && errno != EINTR) {
       log(fmt::format("poll: {}", std::strerror(errno)));
       return 1;
@@ -175,28 +197,35 @@ int NodeAgent::run() {
       // From the API, nothing is enforced before every resource was listed once.
       changed = api_ ? api_->synced() : true;
       // A CNI attachment came or went (and the state was read once already).
-      if (cniWake_.exchange(false) && completed_ > 0) changed = true;
+      if (cniWake_.exchange(false) && completed_ > 0) changed = cniChange = true;
     }
     if (dir_ && (fds[1].revents & POLLIN)) changed |= dir_->drain();
+    if (fds[2].revents & POLLIN) finishSpecialization();
     now = Clock::now();
     if (changed) {
       if (!dirty) firstChange = now;
       dirty = true;
       lastChange = now;
     }
-    if (dirty && (now - lastChange >= options_.settle || now - firstChange >= options_.maxDelay)) {
+    // A pod's ADD waits for this reconcile: a short settle (a burst of ADDs
+    // still shares reconciles, each cheap with the first tier).
+    if (dirty && (now - lastChange >= settleOf() || now - firstChange >= options_.maxDelay)) {
       dirty = false;
+      cniChange = false;
       reconcile(firstChange);
       lastRetry = Clock::now();
-    } else if (!dirty && maps_ && now - lastRetry >= options_.retry) {
+    } else if (!dirty && tier_ && now - lastRetry >= options_.retry) {
       // Pods whose interface appeared, or came back as a new one, since.
-      attachEndpoints(nullptr);
+      attachEndpoints();
+      tier_->collect();
+      startSpecialization();  // held back by a test, or what a failed one left
       lastRetry = Clock::now();
       std::lock_guard<std::mutex> lock(statusMu_);
       refreshStatusLocked();
       statusChanged_.notify_all();
     }
   }
+  if (jobThread_.joinable()) jobThread_.join();
   if (api_) api_->stop();
   if (cniServer_) cniServer_->stop();
   if (metrics_) metrics_->stop();
@@ -252,109 +281,75 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
   else
     node.node = options_.node;  // not declared (yet): no endpoints, nothing to enforce
 
-  // What needs new code: endpoints whose programs would differ, and the uplink.
-  ir::NodeProgram changed = node;
-  changed.endpoints.clear();
-  std::map<std::string, std::string> keys;
-  for (const ir::Endpoint& ep : node.endpoints) {
-    std::string key = codegen::endpointCodeInputs(program, ep);
-    auto have = code_.find(ep.key());
-    if (!maps_ || have == code_.end() || have->second.key != key) changed.endpoints.push_back(ep);
-    keys[ep.key()] = std::move(key);
-  }
-  std::string uplinkKey = codegen::uplinkCodeInputs(node);
-  bool uplinkChanged = !maps_ || uplinkKey != uplinkKey_;
-  // Without a new uplink program, the object needs no service frontends.
-  if (!uplinkChanged || uplinkKey.empty()) changed.services.clear();
-
+  // The maps first (every program reads them, whichever tier it is): the
+  // tier's LoadedNode owns them.
   std::string error;
-  std::set<std::string> recompiled;
-  if (maps_ && changed.endpoints.empty() && !uplinkChanged) {
-    // Same code: addresses, identities or backends changed, the maps say it.
-    t = Clock::now();
-    if (!maps_->syncIpcache(node, error) || !maps_->syncServices(node, error) || !maps_->syncConfig(node, error))
-      return fail("cannot update the maps: " + error);
-    r.syncMs = msSince(t);
-    r.result = sameMaps(node_, node) ? "unchanged" : "maps-updated";
-  } else {
-    std::unique_ptr<runtime::LoadedNode> loaded;
-    std::vector<codegen::ProgramInfo> programs;
-    if (!changed.endpoints.empty() || !uplinkKey.empty() || !maps_) {
-      t = Clock::now();
-      Diagnostics cdiags;
-      codegen::CompiledNode compiled = codegen::compileNode(program, changed, options_.compile, cdiags);
-      r.compileMs = msSince(t);
-      if (cdiags.hasErrors() || compiled.object.empty())
-        return fail("code generation failed:\n" + cdiags.render(false));
-      if (options_.alterObject) options_.alterObject(compiled.object);
-      t = Clock::now();
-      loaded = std::make_unique<runtime::LoadedNode>();
-      if (maps_) loaded->inheritSyncState(*maps_);
-      if (options_.snatPorts) loaded->setSnatPorts(options_.snatPorts->first, options_.snatPorts->second);
-      if (options_.masquerade) {
-        refreshUplinks();
-        loaded->setUplinkIfindex(uplinkIfindexes_.empty() ? 0 : uint32_t(uplinkIfindexes_.front()));
-      }
-      // load() verifies every program and brings the shared maps up to date
-      // (the whole node's addresses and services); nothing is attached yet.
-      if (!loaded->load(compiled, node, pinDir(), error)) return fail(error);
-      r.loadMs = msSince(t);
-      programs = compiled.programs;
-    } else {
-      // Only the uplink program went away: nothing to compile.
-      t = Clock::now();
-      if (!maps_->syncIpcache(node, error) || !maps_->syncServices(node, error) || !maps_->syncConfig(node, error))
-        return fail("cannot update the maps: " + error);
-      r.syncMs = msSince(t);
-    }
-    // The new programs' fds outlive their object (which closes when the next
-    // one replaces it): a pod that comes back on a new interface needs them.
-    std::map<std::string, EndpointCode> fresh;
-    int uplinkFd = -1;
-    for (const codegen::ProgramInfo& info : programs) {
-      int fd = loaded->programFd(info.name);
-      if (info.endpoint.empty()) {
-        uplinkFd = fd;
-        continue;
-      }
-      EndpointCode& c = fresh[info.endpoint];
-      c.key = keys[info.endpoint];
-      (info.direction == ir::Direction::Egress ? c.fromFd : c.toFd) = ::fcntl(fd, F_DUPFD_CLOEXEC, 0);
-    }
-    for (auto& [key, c] : fresh) {
-      if (auto old = code_.find(key); old != code_.end()) old->second.close();
-      code_[key] = c;
-      recompiled.insert(key);
-    }
-    t = Clock::now();
-    node_ = node;
-    program_ = std::move(program);
-    ++generation_;
-    // The pods' new programs first (each hook replaced atomically, to-pod
-    // before from-pod); then the uplink's.
-    attachEndpoints(&recompiled);
-    if (uplinkChanged) swapUplink(uplinkFd);
-    uplinkKey_ = uplinkKey;
-    if (loaded) maps_ = std::move(loaded);
-    r.swapMs = msSince(t);
-    r.result = "swapped";
+  t = Clock::now();
+  if (!tier_) {
+    if (!loadFirstTier(node, error)) return fail(error);
+  } else if (!tier_->maps().syncIpcache(node, error) || !tier_->maps().syncServices(node, error) ||
+             !tier_->maps().syncConfig(node, error)) {
+    return fail("cannot update the maps: " + error);
   }
+  r.syncMs = msSince(t);
+  bool mapsMoved = !sameMaps(node_, node);
+
+  // Each endpoint's code inputs; those whose own programs do not enforce them
+  // get first-tier tables now.
+  std::map<std::string, std::string> keys;
+  for (const ir::Endpoint& ep : node.endpoints) keys[ep.key()] = codegen::endpointCodeInputs(program, ep);
+  size_t stale = 0;
+  t = Clock::now();
+  for (const ir::Endpoint& ep : node.endpoints) {
+    auto have = code_.find(ep.key());
+    if (have != code_.end() && have->second.key == keys[ep.key()]) continue;
+    ++stale;
+    if (options_.firstTier && !tier_->prepare(program, ep, keys[ep.key()], error))
+      return fail(fmt::format("{}: {}", ep.key(), error));
+  }
+  r.tierMs = msSince(t);
+
+  t = Clock::now();
+  program_ = std::move(program);
   node_ = std::move(node);
-  if (r.result != "swapped") attachEndpoints(nullptr);  // interfaces that appeared or were replaced
+  keys_ = std::move(keys);
+  uplinkWanted_ = codegen::uplinkCodeInputs(node_);
+  // Ingress before egress on each interface, pods before the uplink.
+  bool moved = attachEndpoints();
+  moved |= syncUplink();
   detachGone(node_);
+  r.swapMs = msSince(t);
+  bool specialized = false;
+  if (!options_.firstTier) {
+    // Without the tier, the reconcile waits for the new programs.
+    if (auto job = specializationFor(firstChange, true)) {
+      job->run();
+      r.compileMs = job->compileMs;
+      r.loadMs = job->loadMs;
+      if (!job->error.empty()) return fail(job->error);
+      t = Clock::now();
+      moved |= installSpecialization(*job, r);
+      r.swapMs += msSince(t);
+      specialized = true;
+    }
+  }
+  if (moved || generation_ == 0) ++generation_;
+  r.result = specialized && moved ? "swapped" : moved ? "tiered" : mapsMoved ? "maps-updated" : "unchanged";
   r.sinceChangeMs = msSince(firstChange);
   r.totalMs = msSince(start);
   if (r.result != "unchanged")
-    log(fmt::format("reconcile {}: {} (generation {}, {} of {} endpoints recompiled{}, {} not placed) in {:.1f} ms: "
-                    "lower {:.1f}, compile {:.1f}, load {:.1f}, attach {:.1f}",
-                    r.number, r.result, generation_, recompiled.size(), node_.endpoints.size(),
-                    uplinkChanged && !uplinkKey_.empty() ? ", uplink" : "", unplaced_.size(), r.totalMs, r.lowerMs, r.compileMs, r.loadMs,
-                    r.swapMs));
+    log(fmt::format("reconcile {}: {} (generation {}, {} of {} endpoints with new code{}, {} not placed) in {:.1f} ms: "
+                    "lower {:.1f}, maps {:.1f}, tier {:.1f}, compile {:.1f}, load {:.1f}, attach {:.1f}",
+                    r.number, r.result, generation_, stale, node_.endpoints.size(),
+                    uplinkWanted_ != uplinkKey_ ? ", uplink" : "", unplaced_.size(), r.totalMs, r.lowerMs, r.syncMs,
+                    r.tierMs, r.compileMs, r.loadMs, r.swapMs));
   publish(r);
   if (!straysChecked_) {
     straysChecked_ = true;
     detachStrays();
   }
+  tier_->collect();
+  startSpecialization();
 }
 
 void NodeAgent::EndpointCode::close() {
@@ -364,7 +359,6 @@ void NodeAgent::EndpointCode::close() {
 }
 
 void NodeAgent::swapUplink(int uplinkFd) {
-  refreshUplinks();
   for (int ifindex : uplinkIfindexes_) {
     std::string e;
     if (uplinkFd >= 0) {
@@ -379,7 +373,7 @@ void NodeAgent::swapUplink(int uplinkFd) {
   }
 }
 
-void NodeAgent::refreshUplinks() {
+void NodeAgent::refreshUplinks(const std::vector<IpAddr>& nodeIPs) {
   uplinkIfindexes_.clear();
   uplinkNames_.clear();
   std::set<std::string> names(options_.uplinks.begin(), options_.uplinks.end());
@@ -390,7 +384,7 @@ void NodeAgent::refreshUplinks() {
       for (ifaddrs* a = list; a; a = a->ifa_next) {
         if (!a->ifa_addr || a->ifa_addr->sa_family != AF_INET) continue;
         uint32_t be = reinterpret_cast<sockaddr_in*>(a->ifa_addr)->sin_addr.s_addr;
-        for (const IpAddr& ip : node_.nodeIPs)
+        for (const IpAddr& ip : nodeIPs)
           if (ip.isV4() && htonl(ip.v4HostOrder()) == be) names.insert(a->ifa_name);
       }
       freeifaddrs(list);
@@ -407,9 +401,47 @@ void NodeAgent::refreshUplinks() {
   }
 }
 
-void NodeAgent::attachEndpoints(const std::set<std::string>* force) {
-  refreshUplinks();
+bool NodeAgent::syncUplink() {
+  // Its own program when compiled for the state in force, else the tier's,
+  // else (without the tier) the older one until the new one is ready.
+  int fd = -1;
+  uint64_t serial = 0;
+  std::string enforces;
+  if (uplinkWanted_.empty()) {
+    // Nothing for it to do (no NodePort, external address or masquerade).
+  } else if (uplinkFd_ >= 0 && uplinkKey_ == uplinkWanted_) {
+    fd = uplinkFd_, serial = uplinkSerial_, enforces = uplinkKey_;
+  } else if (options_.firstTier) {
+    fd = tier_->uplinkFd(), serial = kTierSerial, enforces = uplinkWanted_;
+  } else if (uplinkFd_ >= 0) {
+    fd = uplinkFd_, serial = uplinkSerial_, enforces = uplinkKey_;
+  } else {
+    return false;  // being compiled
+  }
+  refreshUplinks(node_.nodeIPs);
+  bool missing = false;
+  for (int ifindex : uplinkIfindexes_) missing |= fd >= 0 && !uplinkAttached_.count(ifindex);
+  if (!uplinkSynced_ || serial != uplinkAttachedSerial_ || missing) {
+    swapUplink(fd);
+    uplinkAttachedSerial_ = serial;
+    uplinkSynced_ = true;
+  }
+  bool moved = enforces != uplinkEnforced_;
+  uplinkEnforced_ = enforces;
+  return moved;
+}
+
+bool NodeAgent::codeIsCurrent(const std::string& endpoint) const {
+  auto code = code_.find(endpoint);
+  auto key = keys_.find(endpoint);
+  return code != code_.end() && key != keys_.end() && code->second.key == key->second && code->second.fromFd >= 0 &&
+         code->second.toFd >= 0;
+}
+
+bool NodeAgent::attachEndpoints() {
+  refreshUplinks(node_.nodeIPs);
   std::set<int> uplinks(uplinkIfindexes_.begin(), uplinkIfindexes_.end());
+  bool moved = false;
   for (const ir::Endpoint& ep : node_.endpoints) {
     const std::string key = ep.key();
     const IpAddr* v4 = nullptr;
@@ -431,33 +463,65 @@ void NodeAgent::attachEndpoints(const std::set<std::string>* force) {
                                    hop->viaGateway ? " via a gateway" : "");
       continue;
     }
-    auto old = placed_.find(key);
-    bool fresh = force && force->count(key);
-    // Same programs, same interface: nothing to do.
-    if (!fresh && old != placed_.end() && old->second.ifindex == hop->ifindex) continue;
+    // Which programs: its own when compiled for the state in force, else the
+    // first tier's (its tables written first), else (without the tier) its
+    // older own ones until the new ones are ready.
+    const std::string& wanted = keys_[key];
     auto code = code_.find(key);
-    if (code == code_.end() || code->second.fromFd < 0 || code->second.toFd < 0) {
-      unplaced_[key] = "no program compiled for it";
+    bool own = code != code_.end() && code->second.fromFd >= 0 && code->second.toFd >= 0;
+    int toFd = -1, fromFd = -1;
+    uint64_t serial = 0;
+    std::string enforces;
+    if (own && code->second.key == wanted) {
+      toFd = code->second.toFd, fromFd = code->second.fromFd, serial = code->second.serial, enforces = wanted;
+    } else if (options_.firstTier) {
+      if (!tier_->serves(key, wanted, hop->ifindex) &&
+          (!tier_->prepare(program_, ep, wanted, error) || !tier_->enter(key, hop->ifindex, error))) {
+        unplaced_[key] = error;
+        log(fmt::format("{}: {}", key, error));
+        continue;
+      }
+      toFd = tier_->toPodFd(), fromFd = tier_->fromPodFd(), serial = kTierSerial, enforces = wanted;
+    } else if (own) {
+      toFd = code->second.toFd, fromFd = code->second.fromFd, serial = code->second.serial,
+      enforces = code->second.key;
+    } else {
+      unplaced_[key] = "its programs are being compiled";
       continue;
     }
-    // Ingress policy first: a pod that becomes isolated is protected before
-    // its own egress program changes.
-    bool firstHere = old == placed_.end() || old->second.ifindex != hop->ifindex;
-    if (!attachHook(hop->ifindex, runtime::TcHook::Egress, code->second.toFd, firstHere, error) ||
-        !attachHook(hop->ifindex, runtime::TcHook::Ingress, code->second.fromFd, firstHere, error)) {
-      unplaced_[key] = error;
-      log(fmt::format("{}: {}", key, error));
-      continue;
+    auto old = placed_.find(key);
+    bool sameInterface = old != placed_.end() && old->second.ifindex == hop->ifindex;
+    // A new pod's interface that its ADD already gave the tier's programs.
+    bool preAttached = !sameInterface && options_.cni && takePreAttached(hop->ifindex, hop->ifname) &&
+                       serial == kTierSerial;
+    bool classicTc = preAttached || !useTcx_ || (sameInterface && old->second.classicTc);
+    if (!preAttached && (!sameInterface || old->second.serial != serial)) {
+      // Ingress policy first: a pod that becomes isolated is protected before
+      // its own egress program changes. Moving from an ADD's classic tc
+      // filters to tcx links counts as a first attach: the filters go once
+      // the links are in place.
+      bool firstHere = !sameInterface || (useTcx_ && old->second.classicTc);
+      if (!attachHook(hop->ifindex, runtime::TcHook::Egress, toFd, firstHere, error) ||
+          !attachHook(hop->ifindex, runtime::TcHook::Ingress, fromFd, firstHere, error)) {
+        unplaced_[key] = error;
+        log(fmt::format("{}: {}", key, error));
+        continue;
+      }
+      classicTc = !useTcx_;
     }
-    if (old != placed_.end() && old->second.ifindex != hop->ifindex) {
+    if (old != placed_.end() && !sameInterface) {
       // The pod came back on a new interface; the old one is most likely gone.
       std::string ignored;
       detachHook(old->second.ifindex, runtime::TcHook::Egress, ignored);
       detachHook(old->second.ifindex, runtime::TcHook::Ingress, ignored);
     }
-    placed_[key] = Placement{hop->ifindex, hop->ifname};
+    // Off the tier: its tables go a grace period later.
+    if (serial != kTierSerial && (old == placed_.end() || old->second.serial == kTierSerial)) tier_->leave(key);
+    moved |= old == placed_.end() || old->second.enforced != enforces;
+    placed_[key] = Placement{hop->ifindex, hop->ifname, serial, enforces, classicTc};
     unplaced_.erase(key);
   }
+  return moved;
 }
 
 void NodeAgent::detachGone(const ir::NodeProgram& next) {
@@ -472,6 +536,7 @@ void NodeAgent::detachGone(const ir::NodeProgram& next) {
     detachHook(it->second.ifindex, runtime::TcHook::Ingress, e1);
     detachHook(it->second.ifindex, runtime::TcHook::Egress, e2);
     log(fmt::format("{}: gone, detached from {}", it->first, it->second.ifname));
+    tier_->leave(it->first);
     it = placed_.erase(it);
   }
   for (auto it = code_.begin(); it != code_.end();) {
@@ -482,8 +547,16 @@ void NodeAgent::detachGone(const ir::NodeProgram& next) {
       it = code_.erase(it);
     }
   }
-  for (auto it = unplaced_.begin(); it != unplaced_.end();)
-    it = next.findEndpoint(it->first) ? std::next(it) : unplaced_.erase(it);
+  for (auto it = unplaced_.begin(); it != unplaced_.end();) {
+    if (next.findEndpoint(it->first)) {
+      ++it;
+      continue;
+    }
+    tier_->leave(it->first);  // tables written for a pod that never got an interface
+    it = unplaced_.erase(it);
+  }
+  for (auto it = failedKeys_.begin(); it != failedKeys_.end();)
+    it = next.findEndpoint(it->first) ? std::next(it) : failedKeys_.erase(it);
 }
 
 void NodeAgent::detachStrays() {
@@ -559,8 +632,26 @@ void NodeAgent::publish(const ReconcileReport& report) {
     s.lastSwap = report;
     s.compileMsTotal += report.compileMs;
     s.swapMsTotal += report.swapMs;
+  } else if (report.result == "tiered") {
+    ++s.tiered;
   } else if (report.result == "maps-updated") {
     ++s.mapUpdates;
+  }
+  refreshStatusLocked();
+  statusChanged_.notify_all();
+}
+
+void NodeAgent::publishSpecialization(const ReconcileReport& report) {
+  std::lock_guard<std::mutex> lock(statusMu_);
+  AgentStatus& s = status_;
+  if (report.result == "failed") {
+    ++s.specializationFailures;
+    s.lastFailure = report;
+  } else {
+    ++s.specializations;
+    s.lastSwap = report;
+    s.compileMsTotal += report.compileMs;
+    s.swapMsTotal += report.swapMs;
   }
   refreshStatusLocked();
   statusChanged_.notify_all();
@@ -569,24 +660,29 @@ void NodeAgent::publish(const ReconcileReport& report) {
 void NodeAgent::refreshStatusLocked() {
   AgentStatus& s = status_;
   s.generation = generation_;
-  s.enforcing = maps_ != nullptr;
+  s.enforcing = generation_ > 0;
+  s.tierEntries = tier_ ? tier_->endpoints() : 0;
   s.endpoints.clear();
-  {
-    for (const ir::Endpoint& ep : node_.endpoints) {
-      EndpointStatus e;
-      e.pod = ep.key();
-      if (!ep.ips.empty()) e.ip = ep.ips.front().str();
-      if (auto p = placed_.find(e.pod); p != placed_.end()) {
-        e.interface = p->second.ifname;
-        e.attached = true;
-      }
-      if (auto u = unplaced_.find(e.pod); u != unplaced_.end()) {
-        e.attached = false;
-        e.problem = u->second;
-      }
-      s.endpoints.push_back(e);
+  bool specialized = !job_ && (uplinkWanted_.empty() || (uplinkKey_ == uplinkWanted_ && uplinkAttachedSerial_ == uplinkSerial_));
+  for (const ir::Endpoint& ep : node_.endpoints) {
+    EndpointStatus e;
+    e.pod = ep.key();
+    if (!ep.ips.empty()) e.ip = ep.ips.front().str();
+    if (auto p = placed_.find(e.pod); p != placed_.end()) {
+      e.interface = p->second.ifname;
+      e.attached = true;
+      e.program = p->second.serial == kTierSerial ? "first tier" : "specialized";
+      specialized &= p->second.serial != kTierSerial && codeIsCurrent(e.pod);
     }
+    if (auto u = unplaced_.find(e.pod); u != unplaced_.end()) {
+      e.attached = false;
+      e.program.clear();
+      e.problem = u->second;
+      specialized &= codeIsCurrent(e.pod);
+    }
+    s.endpoints.push_back(e);
   }
+  s.specialized = specialized;
   s.uplinks = uplinkNames_;
   s.uplinkProgram.clear();
   for (int idx : uplinkAttached_) {

@@ -2,18 +2,23 @@
 // (docs/agent.md).
 //
 // A loop (run()) waits for its state source to change, lets a burst of
-// changes settle, and reconciles: lower the state for this node, compare
-// what code generation would read for each endpoint (and for the uplink
-// program) with what is in force (codegen::endpointCodeInputs), and then
-// either
-//   - update the pinned maps in place (addresses, identities, service
-//     backends: no new program), or
-//   - compile only the endpoints whose code changed, load them (the verifier
-//     judges every program before anything is attached) and attach them: per
-//     endpoint to-pod then from-pod, each replaced atomically — a pinned tcx
-//     link updated in place (runtime/tcx_attach.h) where the kernel has tcx,
-//     tc's replace otherwise (runtime/tc_attach.h) — so every packet meets
-//     either the old program or the new one, never none.
+// changes settle, and reconciles: lower the state for this node, update the
+// pinned maps in place (addresses, identities, service backends), and
+// compare what code generation would read for each endpoint (and for the
+// uplink program) with what is in force (codegen::endpointCodeInputs).
+// Enforcement is tiered (docs/agent.md, "Tiered enforcement"):
+//   - first tier: an endpoint whose code changed (or a new one) is enforced
+//     at once by programs loaded when the agent started, from policy tables
+//     written for it (runtime/first_tier.h); no compile on the way;
+//   - then its own specialized programs, compiled and verified on a
+//     background thread for every endpoint whose code changed, replace the
+//     tier's when ready, if the state has not moved on meanwhile (otherwise
+//     the next compile takes the newer state).
+// Each hook is replaced atomically, to-pod then from-pod — a pinned tcx
+// link updated in place (runtime/tcx_attach.h) where the kernel has tcx,
+// tc's replace otherwise (runtime/tc_attach.h) — so every packet meets the
+// old program or the new one, never none, and the tier and the specialized
+// programs of one state give the same verdicts.
 // Connection tracking, affinity, counters, the IP cache and the service
 // tables live in maps pinned under <bpffs-root>/<node>, shared by every
 // generation (their names carry their layout version: sluice_abi.h).
@@ -38,6 +43,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <nlohmann/json_fwd.hpp>
@@ -49,6 +55,7 @@
 #include "ir/lower.h"
 
 namespace sluice::runtime {
+class FirstTier;
 class LoadedNode;
 enum class TcHook;
 }
@@ -82,6 +89,10 @@ struct AgentOptions {
   std::chrono::milliseconds maxDelay{200};   // a burst never delays a reconcile longer than this
   std::chrono::milliseconds retry{500};      // routes to the pods are checked again (new or replaced interfaces)
   codegen::CompileOptions compile;
+  // Changed code is enforced through the first tier until its specialized
+  // programs are ready (--no-first-tier: the programs in force stay until
+  // then, and a new pod waits for its own).
+  bool firstTier = true;
   // Pod networking (docs/cni.md). With `cni`, the agent serves sluice-cni on
   // `cniSocket`: it gives each pod an address of the node's podCIDR (state
   // under <stateDir>/<node>), makes its interface, and answers ADD once the
@@ -99,15 +110,23 @@ struct AgentOptions {
   // Tests only: alters each compiled object before it is loaded (to make the
   // verifier refuse one, say).
   std::function<void(std::vector<char>& object)> alterObject;
+  // Tests only: while it returns true, no specialization starts (what the
+  // first tier alone enforces can be observed).
+  std::function<bool()> holdSpecialization;
 };
 
 // One reconcile's outcome and timings (milliseconds).
 struct ReconcileReport {
   uint64_t number = 0;       // reconciles so far
-  std::string result;        // "swapped", "maps-updated", "unchanged", "failed"
+  // "tiered" (changed code enforced through the first tier), "swapped" (new
+  // specialized programs attached), "maps-updated", "unchanged", "failed".
+  // A specialization finishing in the background is reported as "swapped"
+  // (or "failed") too, with its compile and load times.
+  std::string result;
   std::string error;         // why it failed (the last good generation stays)
   double sinceChangeMs = 0;  // from the first change of the burst to enforcement
-  double loadStateMs = 0, lowerMs = 0, compileMs = 0, loadMs = 0, syncMs = 0, swapMs = 0, totalMs = 0;
+  // tierMs: writing the first tier's tables of the endpoints whose code changed.
+  double loadStateMs = 0, lowerMs = 0, syncMs = 0, tierMs = 0, compileMs = 0, loadMs = 0, swapMs = 0, totalMs = 0;
 };
 
 struct EndpointStatus {
@@ -115,19 +134,27 @@ struct EndpointStatus {
   std::string ip;
   std::string interface;   // "" while not found
   bool attached = false;
+  std::string program;     // "specialized", "first tier", or "" while not attached
   std::string problem;     // why not attached
 };
 
 struct AgentStatus {
   std::string node;
   std::string source;
-  uint64_t generation = 0;     // program generations swapped in (0: none yet)
+  uint64_t generation = 0;     // states whose changed code was put in force (0: none yet)
   bool enforcing = false;      // a generation is attached
+  // Every endpoint and the uplink run their own specialized programs for the
+  // state in force (nothing left on the first tier, no compile under way).
+  bool specialized = false;
+  uint64_t tierEntries = 0;    // endpoints that entered the first tier so far
   std::string sourceErrors;    // manifests that do not parse (their last good objects stay)
   std::string warnings;
-  ReconcileReport last, lastSwap;
+  ReconcileReport last;       // the last reconcile
+  ReconcileReport lastSwap;   // the last time specialized programs were attached (reconcile or background)
   std::optional<ReconcileReport> lastFailure;
-  uint64_t reconciles = 0, swaps = 0, mapUpdates = 0, failures = 0;
+  // Reconciles by result, and the background compiles that finished.
+  uint64_t reconciles = 0, tiered = 0, swaps = 0, mapUpdates = 0, failures = 0;
+  uint64_t specializations = 0, specializationFailures = 0;
   double compileMsTotal = 0, swapMsTotal = 0;
   std::vector<EndpointStatus> endpoints;
   std::vector<std::string> uplinks;
@@ -148,6 +175,7 @@ std::string metricsText(const AgentStatus& status, const std::string& pinDir);
 
 class NodeAgent {
  public:
+  using Clock = std::chrono::steady_clock;
   explicit NodeAgent(AgentOptions options);
   ~NodeAgent();
   NodeAgent(const NodeAgent&) = delete;
@@ -163,23 +191,43 @@ class NodeAgent {
   uint64_t reconciles() const { return completed_.load(); }
 
  private:
+  struct Specialization;
+  static constexpr uint64_t kTierSerial = ~uint64_t(0);
   void log(const std::string& line) const;
   bool setUp(std::string& error);
   bool sourceChanged();        // drains the source's notifications
   bool loadState(const ClusterState*& state, std::string& problems);  // state: valid until the next call
-  void reconcile(std::chrono::steady_clock::time_point firstChange);
+  void reconcile(Clock::time_point firstChange);
+  // Tiers (node_agent_tiers.cpp).
+  bool loadFirstTier(const ir::NodeProgram& node, std::string& error);
+  bool codeIsCurrent(const std::string& endpoint) const;  // its own programs enforce the state in force
+  // The endpoints (and uplink) whose own programs are stale, as a compile
+  // job; null when there are none (or only ones that failed as they are).
+  std::unique_ptr<Specialization> specializationFor(Clock::time_point firstChange, bool retryFailed);
+  void startSpecialization();  // on a background thread, when none is under way
+  void finishSpecialization(); // the background compile is done: install, attach, report
+  // Takes the job's programs for the endpoints whose code inputs are still
+  // those it compiled, and attaches them. Returns whether enforcement moved.
+  bool installSpecialization(Specialization& job, ReconcileReport& report);
+  void publishSpecialization(const ReconcileReport& report);
+  // Attaches the uplink's programs for the state in force (the tier's until
+  // its own are ready), or detaches them when the node needs none. Returns
+  // whether what the uplink enforces changed.
+  bool syncUplink();
   void swapUplink(int uplinkFd);  // -1: detach
   // One hook, with tcx or tc (useTcx_). `firstHere`: the first attach on this
   // interface, which also removes what the other mechanism left there.
   bool attachHook(int ifindex, runtime::TcHook hook, int progFd, bool firstHere, std::string& error);
   bool detachHook(int ifindex, runtime::TcHook hook, std::string& error);  // both mechanisms
   std::string linkPin(int ifindex, runtime::TcHook hook) const;
-  // Attaches endpoints not placed yet or whose interface changed, and every
-  // one in `force` (new programs).
-  void attachEndpoints(const std::set<std::string>* force);
+  // Puts on each endpoint's interface the programs for the state in force:
+  // its own when compiled for it, else the first tier's, else (without the
+  // tier) whatever it has until its own are ready. Returns whether the state
+  // enforced on some interface changed.
+  bool attachEndpoints();
   void detachGone(const ir::NodeProgram& next);
   void detachStrays();
-  void refreshUplinks();
+  void refreshUplinks(const std::vector<IpAddr>& nodeIPs);
   void publish(const ReconcileReport& report);
   void refreshStatusLocked();  // placement and generation into status_; statusMu_ held
 
@@ -196,6 +244,10 @@ class NodeAgent {
   // Tells the loop that the attachments changed (any thread).
   void wake();
   void syncRoutes(const ClusterState& state);
+  // ADD: the first tier's programs on a new pod's host interface, before its
+  // entry exists (they drop until then), while the loop reconciles.
+  void preAttachFirstTier(int ifindex, const std::string& ifname);
+  bool takePreAttached(int ifindex, const std::string& ifname);  // the loop: whether it was
   // Removes an attachment's interface and address (cniMu_ held).
   void forgetAttachment(const std::string& containerID, const std::string& ifname, const std::string& hostIfname);
 
@@ -211,17 +263,36 @@ class NodeAgent {
   struct EndpointCode {
     std::string key;  // codegen::endpointCodeInputs when compiled
     int fromFd = -1, toFd = -1;  // owned
+    uint64_t serial = 0;         // > 0, unique per compiled pair (fds are reused numbers)
     void close();
   };
-  std::map<std::string, EndpointCode> code_;
-  std::string uplinkKey_;
-  // The latest object loaded: its maps are the node's pinned ones (syncs go
-  // through it). Objects before it are closed; their programs live on in
-  // the hooks (and in code_'s fds) as long as they are used.
-  std::unique_ptr<runtime::LoadedNode> maps_;
+  std::map<std::string, EndpointCode> code_;  // each endpoint's specialized programs
+  std::map<std::string, std::string> keys_;   // each endpoint's code inputs in the state in force
+  uint64_t nextSerial_ = 1;
+  std::string uplinkWanted_;  // the uplink's code inputs in the state in force ("": none needed)
+  std::string uplinkKey_;     // those its specialized program was compiled for
+  int uplinkFd_ = -1;         // that program (owned), -1: none
+  uint64_t uplinkSerial_ = 0;
+  uint64_t uplinkAttachedSerial_ = 0;  // what the uplinks run (kTierSerial: the tier's, 0: nothing)
+  bool uplinkSynced_ = false;          // attached (or detached) once since the start
+  std::string uplinkEnforced_;         // the code inputs the attached uplink program enforces
+  // The first tier: its programs, its tables, and the node's pinned maps
+  // (every sync goes through its LoadedNode).
+  std::unique_ptr<runtime::FirstTier> tier_;
+  std::unique_ptr<codegen::CompiledNode> tierObject_;
+  // The background compile of specialized programs, at most one at a time.
+  std::unique_ptr<Specialization> job_;
+  std::thread jobThread_;
+  int jobFd_ = -1;  // eventfd: the job is done
+  std::map<std::string, std::string> failedKeys_;  // a failed job's endpoints' keys: not retried as they are
+  std::string failedUplinkKey_;
+  std::unique_ptr<runtime::LoadedNode> lastObject_;  // the latest specialized object
   struct Placement {
     int ifindex = 0;
     std::string ifname;
+    uint64_t serial = 0;     // the programs attached: EndpointCode::serial, or kTierSerial
+    std::string enforced;    // the code inputs they enforce
+    bool classicTc = false;  // held by classic tc filters (an ADD's early attach), even where tcx is used
   };
   std::map<std::string, Placement> placed_;  // endpoint key -> interface its programs are on
   std::map<std::string, std::string> unplaced_;  // endpoint key -> why not (yet)
@@ -237,6 +308,17 @@ class NodeAgent {
   std::unique_ptr<Ipam> ipam_;
   std::mutex cniMu_;                  // ipam_ and attachmentsVersion_ (CNI threads and the loop)
   uint64_t attachmentsVersion_ = 0;
+  // Host interfaces a CNI ADD puts the first tier's programs on while the
+  // loop reconciles (by ifindex): the loop takes them as placed instead of
+  // attaching again, waiting for an attach under way. ADDs attach in
+  // parallel (each tcx attach waits for an RCU grace period).
+  struct PreAttach {
+    std::string ifname;
+    bool done = false, ok = false;
+  };
+  std::mutex attachMu_;
+  std::condition_variable preAttachDone_;
+  std::map<int, PreAttach> preAttached_;
   std::string routesApplied_;         // what syncRoutes last made, to skip netlink when nothing changed
   uint64_t attachmentsLowered_ = 0;   // the attachments version the reconcile under way lowered
   std::set<std::string> localPods_;   // its state's pods on this node

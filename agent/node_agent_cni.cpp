@@ -68,6 +68,12 @@ void NodeAgent::wake() {
 void NodeAgent::forgetAttachment(const std::string& containerID, const std::string& ifname,
                                  const std::string& hostIfname) {
   std::string error;
+  {
+    std::lock_guard<std::mutex> lock(attachMu_);
+    for (auto it = preAttached_.begin(); it != preAttached_.end();)
+      it = it->second.ifname == hostIfname ? preAttached_.erase(it) : std::next(it);
+  }
+  preAttachDone_.notify_all();
   if (!runtime::deletePodInterface(hostIfname, error)) log("cni: " + error);
   if (!ipam_->release(containerID, ifname, error)) log("cni: " + error);
   ++attachmentsVersion_;
@@ -258,6 +264,9 @@ cni::Response NodeAgent::cniAdd(const cni::Request& req) {
   wake();
   log(fmt::format("cni: ADD {} ({}) on {}: {}, waiting for its programs", what, req.containerID, a.hostIfname,
                   a.address.str()));
+  // While the loop reconciles: the attach (a kernel RCU grace period per
+  // hook with tcx) is off the loop's path.
+  if (options_.firstTier) preAttachFirstTier(made.hostIfindex, a.hostIfname);
 
   // Answer once the reconcile that lowered this attachment has attached the
   // pod's programs on its interface; a failed reconcile fails the ADD.

@@ -66,6 +66,19 @@ struct CompiledNode {
 CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node, const CompileOptions& options,
                          Diagnostics& diags);
 
+// The agent's first tier (docs/agent.md, "Tiered enforcement"): an object
+// with three programs that serve every endpoint and the uplink of a node,
+// reading what a specialized program has as constants from maps
+// (datapath/datapath_tier.bpf.c): kTierFromPod and kTierToPod (the
+// endpoint's address and generic-mode tables, by interface) and
+// kTierUplink. Compiled once per agent; its ProgramInfos have no endpoint.
+// The object carries an empty generic-tables section: the agent writes the
+// tables as endpoints come and go.
+inline constexpr const char* kTierFromPod = "tier_from_pod";
+inline constexpr const char* kTierToPod = "tier_to_pod";
+inline constexpr const char* kTierUplink = "tier_from_netdev";
+CompiledNode compileTierPrograms(const CompileOptions& options, Diagnostics& diags);
+
 // The node's uplink program (tc ingress of its uplink interface): NodePort,
 // external and load-balancer addresses reached from outside, and the replies
 // of masqueraded connections. Present only when needsUplinkProgram(node)

@@ -12,6 +12,7 @@
 
 #include <elf.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstring>
 #include <cstdarg>
@@ -33,6 +34,9 @@ extern "C" const char sluice_datapath_bc_end[];
 // (datapath/datapath_generic.bpf.c).
 extern "C" const char sluice_datapath_generic_bc[];
 extern "C" const char sluice_datapath_generic_bc_end[];
+// The agent's first tier: the generic library plus its programs (datapath/datapath_tier.bpf.c).
+extern "C" const char sluice_datapath_tier_bc[];
+extern "C" const char sluice_datapath_tier_bc_end[];
 
 namespace sluice::codegen {
 namespace {
@@ -67,11 +71,7 @@ std::map<std::string, std::string> programNames(const ir::NodeProgram& node, ir:
   return out;
 }
 
-std::unique_ptr<llvm::Module> loadDatapath(llvm::LLVMContext& ctx, DatapathMode mode, std::string& error) {
-  llvm::StringRef bytes =
-      mode == DatapathMode::Generic
-          ? llvm::StringRef(sluice_datapath_generic_bc, size_t(sluice_datapath_generic_bc_end - sluice_datapath_generic_bc))
-          : llvm::StringRef(sluice_datapath_bc, size_t(sluice_datapath_bc_end - sluice_datapath_bc));
+std::unique_ptr<llvm::Module> loadBitcode(llvm::LLVMContext& ctx, llvm::StringRef bytes, std::string& error) {
   auto buffer = llvm::MemoryBuffer::getMemBuffer(bytes, "datapath.bc", false);
   auto module = llvm::parseBitcodeFile(buffer->getMemBufferRef(), ctx);
   if (!module) {
@@ -79,6 +79,15 @@ std::unique_ptr<llvm::Module> loadDatapath(llvm::LLVMContext& ctx, DatapathMode 
     return nullptr;
   }
   return std::move(*module);
+}
+
+std::unique_ptr<llvm::Module> loadDatapath(llvm::LLVMContext& ctx, DatapathMode mode, std::string& error) {
+  return loadBitcode(
+      ctx,
+      mode == DatapathMode::Generic
+          ? llvm::StringRef(sluice_datapath_generic_bc, size_t(sluice_datapath_generic_bc_end - sluice_datapath_generic_bc))
+          : llvm::StringRef(sluice_datapath_bc, size_t(sluice_datapath_bc_end - sluice_datapath_bc)),
+      error);
 }
 
 uint32_t firstV4(const ir::Endpoint& ep) {
@@ -189,6 +198,55 @@ size_t sharedTextInstructions(const std::vector<char>& object) {
     if (std::strcmp(name, ".text") == 0) return sh[i].sh_size / 8;
   }
   return 0;
+}
+
+// The end of every compile: the library functions are inlined into each
+// program and internalized (nothing else may keep them), except
+// `subprograms`, which stay BPF subprograms (noinline): every program calls
+// the same code, so LLVM optimizes and emits it once per node instead of
+// once per program (4.5 s -> 1 s for samples/microservices, measured).
+// They are marked used so that LLVM keeps their signatures: the kernel
+// checks each call against the BTF of the declared parameters, and
+// dead-argument elimination would leave a register unset or the BTF
+// describing parameters that no longer exist. Then O2 and the ELF.
+static bool emitObject(llvm::Module& m, const BpfTarget& target, const std::set<Function*>& library,
+                       const std::vector<Function*>& subprograms, const CompileOptions& options, CompiledNode& out,
+                       Diagnostics& diags, const std::string& object) {
+  for (Function* f : library) f->setLinkage(llvm::GlobalValue::InternalLinkage);
+  llvm::appendToCompilerUsed(m, std::vector<llvm::GlobalValue*>(subprograms.begin(), subprograms.end()));
+  if (options.keepLlvmIr) {
+    llvm::raw_string_ostream os(out.llvmIr);
+    m.print(os, nullptr);
+  }
+  target.optimize(m);
+  for (const char* list : {"llvm.used", "llvm.compiler.used"})
+    if (auto* used = m.getGlobalVariable(list)) used->eraseFromParent();
+  for (Function* f : subprograms)
+    if (f->use_empty()) f->eraseFromParent();  // no program: nothing may be left in .text
+  // An unused global function must go (after optimization has dropped the
+  // library functions that called it): in an object with no program (a node
+  // without endpoints) libbpf would take it, alone in .text, for a program.
+  std::vector<Function*> unusedGlobals;
+  for (Function& f : m)
+    if (!f.isDeclaration() && f.getName().starts_with("sluice_global_") && f.use_empty()) unusedGlobals.push_back(&f);
+  for (Function* f : unusedGlobals) f->eraseFromParent();
+  if (options.keepOptimizedIr) {
+    llvm::raw_string_ostream os(out.optimizedIr);
+    m.print(os, nullptr);
+  }
+  std::vector<char> elf;
+  std::string error;
+  if (!target.emitObject(m, elf, error)) {
+    diags.error({}, object, "", error);
+    return false;
+  }
+  out.object = std::move(elf);
+  out.sharedInstructions = sharedTextInstructions(out.object);
+  auto sizes = programSizes(out.object);
+  for (auto& p : out.programs)
+    for (const auto& [n, count] : sizes)
+      if (n == p.name) p.instructions = count;
+  return true;
 }
 
 CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node, const CompileOptions& options,
@@ -363,52 +421,54 @@ CompiledNode compileNode(const ir::Program& program, const ir::NodeProgram& node
   }
   if (generic) embedTables(*m, out.tables);
   di.finalize();
-  // Library functions are inlined into each program; nothing else may keep them.
-  for (Function* f : library) f->setLinkage(llvm::GlobalValue::InternalLinkage);
-  // Except the datapath's two entry points, which stay BPF subprograms
-  // (noinline): every program calls the same code, so LLVM optimizes and
-  // emits it once per node instead of once per program (4.5 s -> 1 s for
-  // samples/microservices, measured). Marked used so that LLVM keeps their
-  // signatures: the kernel checks each call against the BTF of the
-  // declared parameters, and dead-argument elimination would leave a
-  // register unset or the BTF describing parameters that no longer exist.
-  // The uplink program's new-connection path is one too (datapath_uplink.h says why).
-  // Generic mode's table lookup too (datapath_generic.bpf.c says why).
   std::vector<Function*> subprograms = {begin, finish, uplinkNew};
   if (genericDecide) subprograms.push_back(genericDecide);
-  llvm::appendToCompilerUsed(*m, std::vector<llvm::GlobalValue*>(subprograms.begin(), subprograms.end()));
+  if (!emitObject(*m, target, library, subprograms, options, out, diags, object)) return out;
+  out.compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return out;
+}
 
-  if (options.keepLlvmIr) {
-    llvm::raw_string_ostream os(out.llvmIr);
-    m->print(os, nullptr);
-  }
-  target.optimize(*m);
-  for (const char* list : {"llvm.used", "llvm.compiler.used"})
-    if (auto* used = m->getGlobalVariable(list)) used->eraseFromParent();
-  for (Function* f : subprograms)
-    if (f->use_empty()) f->eraseFromParent();  // no program: nothing may be left in .text
-  // An unused global function must go (after optimization has dropped the
-  // library functions that called it): in an object with no program (a node
-  // without endpoints) libbpf would take it, alone in .text, for a program.
-  std::vector<Function*> unusedGlobals;
-  for (Function& f : *m)
-    if (!f.isDeclaration() && f.getName().starts_with("sluice_global_") && f.use_empty()) unusedGlobals.push_back(&f);
-  for (Function* f : unusedGlobals) f->eraseFromParent();
-  if (options.keepOptimizedIr) {
-    llvm::raw_string_ostream os(out.optimizedIr);
-    m->print(os, nullptr);
-  }
-  std::vector<char> elf;
-  if (!target.emitObject(*m, elf, error)) {
-    diags.error({}, object, "", error);
+CompiledNode compileTierPrograms(const CompileOptions& options, Diagnostics& diags) {
+  auto start = std::chrono::steady_clock::now();
+  CompiledNode out;
+  out.node = "first tier";
+  out.datapath = DatapathMode::Generic;
+  const std::string object = "The first tier's programs";
+  llvm::LLVMContext ctx;
+  std::string error;
+  std::unique_ptr<llvm::Module> m = loadBitcode(
+      ctx, llvm::StringRef(sluice_datapath_tier_bc, size_t(sluice_datapath_tier_bc_end - sluice_datapath_tier_bc)), error);
+  if (!m) {
+    diags.error({}, object, "", "cannot read the embedded datapath bitcode: " + error);
     return out;
   }
-  out.object = std::move(elf);
-  out.sharedInstructions = sharedTextInstructions(out.object);
-  auto sizes = programSizes(out.object);
-  for (auto& p : out.programs)
-    for (const auto& [n, count] : sizes)
-      if (n == p.name) p.instructions = count;
+  m->setModuleIdentifier("sluice.tier");
+  BpfTarget target(options.cpu);
+  target.prepare(*m);
+  std::vector<Function*> subprograms;
+  for (const char* name : {"sluice_dp_begin", "sluice_dp_finish", "sluice_dp_uplink_new", "sluice_generic_decide"})
+    if (Function* f = m->getFunction(name)) subprograms.push_back(f);
+  const char* programs[] = {kTierUplink, kTierFromPod, kTierToPod};
+  std::set<Function*> library;
+  for (Function& f : *m)
+    if (!f.isDeclaration() && !f.getName().starts_with("sluice_global_") &&
+        std::none_of(std::begin(programs), std::end(programs), [&](const char* p) { return f.getName() == p; }))
+      library.insert(&f);
+  for (const char* name : programs) {
+    if (!m->getFunction(name) || subprograms.size() != 4) {
+      diags.error({}, object, "", "the embedded datapath bitcode lacks its entry points (a build problem)");
+      return out;
+    }
+    ProgramInfo info;
+    info.name = name;
+    info.direction = name == std::string(kTierFromPod) ? ir::Direction::Egress : ir::Direction::Ingress;
+    info.attach = name == std::string(kTierUplink)    ? "tc-ingress-uplink"
+                  : name == std::string(kTierFromPod) ? "tc-ingress"
+                                                      : "tc-egress";
+    out.programs.push_back(info);
+  }
+  embedTables(*m, GenericTables{});
+  if (!emitObject(*m, target, library, subprograms, options, out, diags, object)) return out;
   out.compileMs = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   return out;
 }

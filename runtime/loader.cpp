@@ -63,6 +63,8 @@ LoadedNode& LoadedNode::operator=(LoadedNode&& o) noexcept {
   std::swap(ipcacheRead_, o.ipcacheRead_);
   std::swap(snatPorts_, o.snatPorts_);
   std::swap(uplinkIfindex_, o.uplinkIfindex_);
+  std::swap(vxlanPort_, o.vxlanPort_);
+  std::swap(genericCapacity_, o.genericCapacity_);
   return *this;
 }
 
@@ -87,7 +89,7 @@ LoadedNode::~LoadedNode() {
 // before its tables are complete, so nothing runs on half a policy.
 namespace {
 bool readGenericTables(const codegen::CompiledNode& compiled, bpf_object* obj, codegen::GenericTables& tables,
-                       bool& present, std::string& error) {
+                       bool& present, std::pair<uint32_t, uint32_t> capacity, std::string& error) {
   bpf_map* pol = bpf_object__find_map_by_name(obj, SLUICE_MAP_GENERIC_POLICY);
   bpf_map* cidr = bpf_object__find_map_by_name(obj, SLUICE_MAP_GENERIC_CIDR);
   auto section = codegen::elfSection(compiled.object, codegen::kGenericTablesSection);
@@ -100,8 +102,8 @@ bool readGenericTables(const codegen::CompiledNode& compiled, bpf_object* obj, c
   }
   if (!codegen::parse(*section, tables, error)) return false;
   // LPM tries must have room for every entry; at least one.
-  bpf_map__set_max_entries(pol, uint32_t(std::max<size_t>(1, tables.policy.size())));
-  bpf_map__set_max_entries(cidr, uint32_t(std::max<size_t>(1, tables.cidrs.size())));
+  bpf_map__set_max_entries(pol, uint32_t(std::max<size_t>({1, tables.policy.size(), capacity.first})));
+  bpf_map__set_max_entries(cidr, uint32_t(std::max<size_t>({1, tables.cidrs.size(), capacity.second})));
   return true;
 }
 
@@ -134,6 +136,12 @@ bool writeGenericTables(const codegen::GenericTables& tables, bpf_object* obj, s
 
 bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgram& node, const std::string& pinDir,
                       std::string& error) {
+  return loadPrograms(compiled, node.node, pinDir, error) && syncIpcache(node, error) &&
+         syncServices(node, error) && syncConfig(node, error);
+}
+
+bool LoadedNode::loadPrograms(const codegen::CompiledNode& compiled, const std::string& nodeName,
+                              const std::string& pinDir, std::string& error) {
   static std::once_flag once;
   std::call_once(once, [] { libbpf_set_print(libbpfPrint); });
   if (std::string e = ensureBpffs(); !e.empty()) {
@@ -147,22 +155,22 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
     return false;
   }
   pinDir_ = pinDir;
-  std::string objectName = "sluice_" + node.node;
+  std::string objectName = "sluice_" + nodeName;
   LIBBPF_OPTS(bpf_object_open_opts, opts, .object_name = objectName.c_str(), .pin_root_path = pinDir_.c_str());
   std::string captured;
   libbpfCapture = &captured;
   obj_ = bpf_object__open_mem(compiled.object.data(), compiled.object.size(), &opts);
   if (!obj_) {
     libbpfCapture = nullptr;
-    error = fmt::format("libbpf cannot open the object for node {}: {}\n{}", node.node, std::strerror(errno),
+    error = fmt::format("libbpf cannot open the object for node {}: {}\n{}", nodeName, std::strerror(errno),
                         captured);
     return false;
   }
   codegen::GenericTables tables;
   bool generic = false;
-  if (!readGenericTables(compiled, obj_, tables, generic, error)) {
+  if (!readGenericTables(compiled, obj_, tables, generic, genericCapacity_, error)) {
     libbpfCapture = nullptr;
-    error = fmt::format("node {}: {}", node.node, error);
+    error = fmt::format("node {}: {}", nodeName, error);
     bpf_object__close(obj_);
     obj_ = nullptr;
     return false;
@@ -192,7 +200,7 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
       detail += fmt::format("program {} was refused; verifier says:\n{}{}\n", bpf_program__name(prog),
                             cut ? "...\n" : "", log.substr(cut));
     }
-    error = fmt::format("the kernel refused node {}'s programs: {}\n{}{}", node.node, std::strerror(-err), detail,
+    error = fmt::format("the kernel refused node {}'s programs: {}\n{}{}", nodeName, std::strerror(-err), detail,
                         detail.empty() ? captured : "");
     bpf_object__close(obj_);
     obj_ = nullptr;
@@ -213,13 +221,13 @@ bool LoadedNode::load(const codegen::CompiledNode& compiled, const ir::NodeProgr
     programs_.push_back(s);
   }
   if (generic && !writeGenericTables(tables, obj_, error)) {
-    error = fmt::format("node {}: {}", node.node, error);
+    error = fmt::format("node {}: {}", nodeName, error);
     bpf_object__close(obj_);
     obj_ = nullptr;
     programs_.clear();
     return false;
   }
-  return syncIpcache(node, error) && syncServices(node, error) && syncConfig(node, error);
+  return true;
 }
 
 std::optional<std::pair<uint16_t, uint16_t>> snatPortRange(std::string& error) {
@@ -245,6 +253,21 @@ bool LoadedNode::syncConfig(const ir::NodeProgram& node, std::string& error) {
     return false;
   }
   sluice_config cfg{};
+  // The node's address, which the first tier's uplink program reads (the
+  // specialized one has it as a constant).
+  for (const IpAddr& ip : node.nodeIPs)
+    if (ip.isV4()) {
+      cfg.node_addr = __builtin_bswap32(ip.v4HostOrder());
+      break;
+    }
+  for (const Cidr& c : node.podCIDRs)
+    if (c.addr.isV4() && c.prefixLen > 0) {
+      uint32_t mask = c.prefixLen >= 32 ? ~0u : ~((1u << (32 - c.prefixLen)) - 1);
+      cfg.local_pods_addr = __builtin_bswap32(c.addr.v4HostOrder() & mask);
+      cfg.local_pods_mask = __builtin_bswap32(mask);
+      break;
+    }
+  cfg.vxlan_port = __builtin_bswap16(vxlanPort_);
   if (node.masquerade.enabled) {
     if (!snatPorts_) {
       std::string e;

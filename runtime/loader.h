@@ -47,6 +47,18 @@ class LoadedNode {
   // Returns false with `error` set (verifier log included) on failure.
   bool load(const codegen::CompiledNode& compiled, const ir::NodeProgram& node, const std::string& pinDir,
             std::string& error);
+  // load() without writing the node's maps: the programs of `compiled`
+  // verified, the pinned maps they share opened, nothing synced. For an
+  // object whose maps another LoadedNode keeps in step (the agent's first
+  // tier), and safe on another thread than that one's.
+  bool loadPrograms(const codegen::CompiledNode& compiled, const std::string& nodeName, const std::string& pinDir,
+                    std::string& error);
+  // A generic-mode object's own tables get room for this many entries, not
+  // just those of its section (the agent's first tier adds tables later).
+  // Call before load().
+  void setGenericCapacity(uint32_t policyEntries, uint32_t cidrEntries) {
+    genericCapacity_ = {policyEntries, cidrEntries};
+  }
 
   const std::vector<ProgramStats>& programs() const { return programs_; }
   int programFd(const std::string& name) const;
@@ -60,7 +72,7 @@ class LoadedNode {
   // service id across syncs (and program generations: ids are read back from
   // the pinned map), so tracked connections and affinity stay meaningful.
   bool syncServices(const ir::NodeProgram& node, std::string& error);
-  // Makes the node's settings (sluice_cfg_v1: masquerade, its address and
+  // Makes the node's settings (sluice_cfg_v2: masquerade, its address and
   // SNAT ports) and the destinations never masqueraded (sluice_nomasq_v1)
   // say what the node's IR says. load() calls it too.
   bool syncConfig(const ir::NodeProgram& node, std::string& error);
@@ -70,6 +82,9 @@ class LoadedNode {
   // The interface masqueraded connections leave by (0: let the stack route
   // them). Takes effect at the next syncConfig().
   void setUplinkIfindex(uint32_t ifindex) { uplinkIfindex_ = ifindex; }
+  // The overlay's UDP port (0: none), whose datagrams to the node's address
+  // the uplink program passes at once. Call before load().
+  void setVxlanPort(uint16_t port) { vxlanPort_ = port; }
 
   // What a service id (sluice_abi.h) stands for, for `trace`.
   struct ServiceSlot {
@@ -105,6 +120,8 @@ class LoadedNode {
   bool ipcacheRead_ = false;
   std::optional<std::pair<uint16_t, uint16_t>> snatPorts_;
   uint32_t uplinkIfindex_ = 0;
+  uint16_t vxlanPort_ = 0;
+  std::pair<uint32_t, uint32_t> genericCapacity_{0, 0};
 };
 
 // Ports for masquerade that the node's own sockets never take: those above

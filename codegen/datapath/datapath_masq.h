@@ -17,14 +17,6 @@
 #define SLUICE_DATAPATH_MASQ_H
 
 struct {
-  __uint(type, BPF_MAP_TYPE_ARRAY);
-  __uint(max_entries, 1);
-  __type(key, __u32);
-  __type(value, struct sluice_config);
-  __uint(pinning, LIBBPF_PIN_BY_NAME);
-} sluice_cfg_v1 SEC(".maps");
-
-struct {
   __uint(type, BPF_MAP_TYPE_LPM_TRIE);
   __uint(max_entries, SLUICE_NOMASQ_MAX_ENTRIES);
   __type(key, struct sluice_nomasq_key);
@@ -43,7 +35,7 @@ static __always_inline const struct sluice_config *masquerade_for(const struct s
       !(f->proto == IPPROTO_ICMP && f->port == 8 /* echo request */))
     return NULL;
   __u32 zero = 0;
-  const struct sluice_config *cfg = bpf_map_lookup_elem(&sluice_cfg_v1, &zero);
+  const struct sluice_config *cfg = bpf_map_lookup_elem(&sluice_cfg_v2, &zero);
   if (!cfg || !(cfg->flags & SLUICE_CFG_MASQUERADE) || !cfg->node_addr || cfg->snat_port_max < cfg->snat_port_min)
     return NULL;
   struct sluice_nomasq_key k = {.prefixlen = 32, .addr = f->key.daddr};

@@ -28,6 +28,15 @@
 #define SLUICE_DATAPATH_UPLINK_H
 
 #define SLUICE_AF_INET 2
+
+/* The node's settings (sluice_abi.h), written by the runtime. */
+struct {
+  __uint(type, BPF_MAP_TYPE_ARRAY);
+  __uint(max_entries, 1);
+  __type(key, __u32);
+  __type(value, struct sluice_config);
+  __uint(pinning, LIBBPF_PIN_BY_NAME);
+} sluice_cfg_v2 SEC(".maps");
 /* Ports the SNAT picks from when the client's own is taken (Linux's default
  * ephemeral range). */
 #define SLUICE_SNAT_PORT_MIN 32768
@@ -182,6 +191,17 @@ DP_FN int sluice_dp_uplink(struct __sk_buff *skb, __u32 node_addr_be) {
     dport = bpf_ntohs(ports[1]);
   } else {
     return TC_ACT_OK;
+  }
+  /* Most of what crosses the uplink is for this node's pods (native
+     routing) or the overlay's datagrams (VXLAN): neither a frontend nor a
+     tracked uplink connection, so no lookup. */
+  __u32 zero = 0;
+  const struct sluice_config *cfg = bpf_map_lookup_elem(&sluice_cfg_v2, &zero);
+  if (cfg) {
+    if (cfg->local_pods_mask && (ip->daddr & cfg->local_pods_mask) == cfg->local_pods_addr) return TC_ACT_OK;
+    if (cfg->vxlan_port && ip->protocol == IPPROTO_UDP && ip->daddr == node_addr_be &&
+        bpf_htons(dport) == cfg->vxlan_port)
+      return TC_ACT_OK;
   }
 
   struct sluice_flow fl;

@@ -32,7 +32,7 @@ typedef __u64 sluice_u64;
 #define SLUICE_MAP_SERVICES "sluice_svc_v1"
 #define SLUICE_MAP_BACKENDS "sluice_be_v1"
 #define SLUICE_MAP_AFFINITY "sluice_aff_v1"
-#define SLUICE_MAP_CONFIG "sluice_cfg_v1"
+#define SLUICE_MAP_CONFIG "sluice_cfg_v2"
 #define SLUICE_MAP_NOMASQ "sluice_nomasq_v1"
 
 #define SLUICE_CT_MAX_ENTRIES 262144
@@ -192,6 +192,13 @@ struct sluice_config {
   sluice_u16 snat_port_min; /* host byte order */
   sluice_u16 snat_port_max;
   sluice_u32 uplink_ifindex; /* where masqueraded connections leave (0: unknown, the stack routes them) */
+  /* What the uplink program passes without a lookup: this node's pod CIDR
+     (never a frontend, never a tracked uplink connection; mask 0: none) and
+     the overlay's UDP port on the node's address (0: no overlay). */
+  sluice_u32 local_pods_addr; /* network byte order */
+  sluice_u32 local_pods_mask; /* network byte order */
+  sluice_u16 vxlan_port;      /* network byte order */
+  sluice_u16 unused;
 };
 /* Destinations never masqueraded (an LPM trie: prefixlen then the address). */
 struct sluice_nomasq_key {

@@ -83,4 +83,16 @@ enum sluice_generic_flags {
   SLUICE_GEN_ADDRESS = 4   /* the table has CIDR / per-pod address rules: look the address up too */
 };
 
+/* The agent's first tier (datapath_tier.bpf.c): what its programs know of
+ * the endpoint on an interface, keyed by the host-side interface's ifindex.
+ * An update replaces a value whole (a hash map), so a program sees the old
+ * tables or the new ones, never half of each. */
+#define SLUICE_MAP_TIER_ENDPOINT "sluice_tier_ep_v1"
+#define SLUICE_TIER_ENDPOINTS_MAX 65536
+struct sluice_tier_endpoint {
+  sluice_u32 addr;    /* the pod's IPv4, network order */
+  sluice_u32 egress;  /* from-pod: table | flags << 24, sluice_generic_decide's first argument */
+  sluice_u32 ingress; /* to-pod: the same */
+};
+
 #endif /* SLUICE_GENERIC_ABI_H */

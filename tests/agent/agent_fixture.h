@@ -103,19 +103,27 @@ class AgentThread {
   }
   agent::NodeAgent& agent() { return agent_; }
   agent::AgentStatus status() const { return agent_.status(); }
-  // Waits until the agent attached generation >= n (and every endpoint is placed).
-  ::testing::AssertionResult waitForGeneration(uint64_t n, milliseconds timeout = 20s) const {
+  // Waits until the agent attached generation >= n, every endpoint is
+  // placed, and (with `specialized`) every one runs its own specialized
+  // programs, the first tier's replaced.
+  ::testing::AssertionResult waitForGeneration(uint64_t n, milliseconds timeout = 20s, bool specialized = true) const {
     auto deadline = std::chrono::steady_clock::now() + timeout;
     agent::AgentStatus s;
     while (std::chrono::steady_clock::now() < deadline) {
       s = agent_.status();
       bool placed = true;
       for (const auto& e : s.endpoints) placed &= e.attached;
-      if (s.generation >= n && placed) return ::testing::AssertionSuccess();
+      if (s.generation >= n && placed && (s.specialized || !specialized)) return ::testing::AssertionSuccess();
       std::this_thread::sleep_for(2ms);
     }
-    return ::testing::AssertionFailure() << "generation " << s.generation << " (wanted " << n << "), last reconcile "
-                                         << s.last.result << ": " << s.last.error;
+    return ::testing::AssertionFailure() << "generation " << s.generation << " (wanted " << n << "), "
+                                         << (s.specialized ? "specialized" : "not specialized") << ", last reconcile "
+                                         << s.last.result << ": " << s.last.error
+                                         << (s.lastFailure ? ", last failure: " + s.lastFailure->error : "");
+  }
+  // Generation >= n in force, through the first tier or not.
+  ::testing::AssertionResult waitForEnforced(uint64_t n, milliseconds timeout = 20s) const {
+    return waitForGeneration(n, timeout, false);
   }
   // Waits until more than `reconciles` reconciles finished.
   ::testing::AssertionResult waitForReconcileAfter(uint64_t reconciles, milliseconds timeout = 20s) const {

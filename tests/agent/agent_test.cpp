@@ -161,17 +161,21 @@ void breakFirstProgram(std::vector<char>& object) {
   FAIL() << "no tc/ section in the object";
 }
 
+// Without the first tier (--no-first-tier), a reconcile waits for its
+// programs: one the verifier refuses leaves the last good ones in force.
 TEST_F(AgentCluster, AProgramTheVerifierRefusesNeverReplacesTheWorkingOne) {
   write("policy.yaml", bIngress({80}));
   auto b80 = tcpListen(cluster_, "b", 80);
   auto b81 = tcpListen(cluster_, "b", 81);
   std::atomic<bool> breakIt{false};
   agent::AgentOptions o = options("node-1");
+  o.firstTier = false;
   o.alterObject = [&](std::vector<char>& object) {
     if (breakIt) breakFirstProgram(object);
   };
   AgentThread& n1 = startAgent("node-1", o);
   ASSERT_TRUE(n1.waitForGeneration(1));
+  EXPECT_EQ(n1.status().tierEntries, 0u) << "without the first tier, nothing enters it";
   int64_t working = attachedProgram("b", TcHook::Egress);
   uint64_t reconciles = n1.status().reconciles;
   breakIt = true;
@@ -190,6 +194,146 @@ TEST_F(AgentCluster, AProgramTheVerifierRefusesNeverReplacesTheWorkingOne) {
   write("policy.yaml", bIngress({81, 82}));
   ASSERT_TRUE(n1.waitForGeneration(2));
   EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected);
+}
+
+const agent::EndpointStatus* endpointIn(const agent::AgentStatus& s, const std::string& pod) {
+  for (const auto& e : s.endpoints)
+    if (e.pod == pod) return &e;
+  return nullptr;
+}
+
+// With the first tier, a change is enforced at once through its tables; when
+// the verifier refuses the specialized programs compiled next, the tier
+// keeps enforcing the new state (the same verdicts) and the failure is
+// reported; the next change gets specialized programs again.
+TEST_F(AgentCluster, AProgramTheVerifierRefusesLeavesTheFirstTierEnforcingTheNewState) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  auto b82 = tcpListen(cluster_, "b", 82);
+  std::atomic<bool> breakIt{false};
+  agent::AgentOptions o = options("node-1");
+  o.alterObject = [&](std::vector<char>& object) {
+    if (breakIt) breakFirstProgram(object);
+  };
+  AgentThread& n1 = startAgent("node-1", o);
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  int64_t working = attachedProgram("b", TcHook::Egress);
+  breakIt = true;
+  write("policy.yaml", bIngress({81}));
+  ASSERT_TRUE(n1.waitForEnforced(2));
+  auto deadline = std::chrono::steady_clock::now() + 20s;
+  while (n1.status().specializationFailures == 0 && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(5ms);
+  agent::AgentStatus s = n1.status();
+  ASSERT_EQ(s.specializationFailures, 1u);
+  ASSERT_TRUE(s.lastFailure);
+  EXPECT_NE(s.lastFailure->error.find("verifier"), std::string::npos) << s.lastFailure->error;
+  EXPECT_EQ(s.last.result, "tiered");
+  EXPECT_FALSE(s.specialized);
+  ASSERT_TRUE(endpointIn(s, "x/b"));
+  EXPECT_EQ(endpointIn(s, "x/b")->program, "first tier");
+  EXPECT_NE(attachedProgram("b", TcHook::Egress), working);
+  EXPECT_EQ(connect("a", "b", 81), TcpResult::Connected) << "the new state, through the first tier";
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::TimedOut) << "the new state, through the first tier";
+  breakIt = false;
+  write("policy.yaml", bIngress({81, 82}));
+  ASSERT_TRUE(n1.waitForGeneration(3));
+  s = n1.status();
+  EXPECT_EQ(endpointIn(s, "x/b")->program, "specialized");
+  EXPECT_EQ(connect("a", "b", 82), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "b", 80), TcpResult::TimedOut);
+}
+
+// The first tier alone (specialization held back) gives every verdict the
+// specialized programs give, for changed policy, a new pod and a pod that
+// goes away; released, the specialized programs take over without a change
+// of verdict.
+TEST_F(AgentCluster, TheFirstTierAloneEnforcesAsTheSpecializedProgramsDo) {
+  write("policy.yaml", bIngress({80}));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto b81 = tcpListen(cluster_, "b", 81);
+  std::atomic<bool> hold{true};
+  agent::AgentOptions o = options("node-1");
+  o.holdSpecialization = [&] { return hold.load(); };
+  AgentThread& n1 = startAgent("node-1", o);
+  ASSERT_TRUE(n1.waitForEnforced(1));
+  agent::AgentStatus s = n1.status();
+  EXPECT_FALSE(s.specialized);
+  EXPECT_EQ(s.specializations, 0u);
+  for (const auto& e : s.endpoints) EXPECT_EQ(e.program, "first tier") << e.pod;
+  auto verdicts = [&](std::vector<int> bPorts) {
+    for (int port : {80, 81}) {
+      bool open = std::find(bPorts.begin(), bPorts.end(), port) != bPorts.end();
+      EXPECT_EQ(connect("a", "b", port), open ? TcpResult::Connected : TcpResult::TimedOut) << "a -> b:" << port;
+    }
+    EXPECT_EQ(connect("b", "a", 80, 1000ms), TcpResult::Refused) << "a is not isolated (nothing listens)";
+  };
+  verdicts({80});
+
+  write("policy.yaml", bIngress({81}));
+  ASSERT_TRUE(n1.waitForEnforced(2));
+  verdicts({81});
+  // A new pod that b-ingress selects: on the tier from its first packet.
+  cluster_.addPod("node-1", "d", "10.77.1.12");
+  auto d80 = tcpListen(cluster_, "d", 80);
+  auto d81 = tcpListen(cluster_, "d", 81);
+  write("d.yaml", podYaml("x", "d", "node-1", "10.77.1.12", "b"));
+  ASSERT_TRUE(n1.waitForEnforced(3));
+  s = n1.status();
+  ASSERT_TRUE(endpointIn(s, "x/d"));
+  EXPECT_EQ(endpointIn(s, "x/d")->program, "first tier");
+  EXPECT_EQ(connect("a", "d", 81), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "d", 80), TcpResult::TimedOut);
+  EXPECT_EQ(connect("b", "d", 81), TcpResult::TimedOut) << "b-ingress admits app=a only";
+  EXPECT_EQ(s.tierEntries, 3u);
+
+  // Released: each endpoint's own programs replace the tier's, same verdicts.
+  hold = false;
+  ASSERT_TRUE(n1.waitForGeneration(3));
+  s = n1.status();
+  for (const auto& e : s.endpoints) EXPECT_EQ(e.program, "specialized") << e.pod;
+  EXPECT_GE(s.specializations, 1u);
+  EXPECT_EQ(s.tierEntries, 0u) << "every endpoint left the tier";
+  verdicts({81});
+  EXPECT_EQ(connect("a", "d", 81), TcpResult::Connected);
+  EXPECT_EQ(connect("a", "d", 80), TcpResult::TimedOut);
+  EXPECT_EQ(connect("b", "d", 81), TcpResult::TimedOut);
+}
+
+// The tier's CIDR tables (ipBlock with except), numbered per endpoint like
+// its policy tables, give the specialized programs' verdicts.
+TEST_F(AgentCluster, TheFirstTierEnforcesIpBlocksWithExceptAsTheSpecializedProgramsDo) {
+  write("a-egress.yaml",
+        "apiVersion: networking.k8s.io/v1\nkind: NetworkPolicy\nmetadata: {name: a-egress, namespace: x}\n"
+        "spec:\n  podSelector: {matchLabels: {app: a}}\n  policyTypes: [Egress]\n"
+        "  egress: [{to: [{ipBlock: {cidr: 10.77.1.0/24, except: [10.77.1.11/32]}}], ports: [{port: 80}]}]\n");
+  cluster_.addPod("node-1", "d", "10.77.1.12");
+  write("d.yaml", podYaml("x", "d", "node-1", "10.77.1.12", "d"));
+  auto b80 = tcpListen(cluster_, "b", 80);
+  auto d80 = tcpListen(cluster_, "d", 80);
+  auto d81 = tcpListen(cluster_, "d", 81);
+  std::atomic<bool> hold{true};
+  agent::AgentOptions o = options("node-1");
+  o.holdSpecialization = [&] { return hold.load(); };
+  AgentThread& n1 = startAgent("node-1", o);
+  auto verdicts = [&](const char* when) {
+    EXPECT_EQ(connect("a", "d", 80), TcpResult::Connected) << when << ": in the CIDR";
+    EXPECT_EQ(connect("a", "b", 80), TcpResult::TimedOut) << when << ": the except";
+    EXPECT_EQ(connect("a", "d", 81), TcpResult::TimedOut) << when << ": another port";
+    EXPECT_EQ(connect("b", "d", 81), TcpResult::Connected) << when << ": b is not isolated";
+  };
+  ASSERT_TRUE(n1.waitForEnforced(1));
+  agent::AgentStatus s = n1.status();
+  ASSERT_TRUE(endpointIn(s, "x/a"));
+  EXPECT_EQ(endpointIn(s, "x/a")->program, "first tier");
+  verdicts("first tier");
+  hold = false;
+  ASSERT_TRUE(n1.waitForGeneration(1));
+  s = n1.status();
+  ASSERT_TRUE(endpointIn(s, "x/a"));
+  EXPECT_EQ(endpointIn(s, "x/a")->program, "specialized");
+  verdicts("specialized");
 }
 
 TEST_F(AgentCluster, BrokenManifestsKeepTheLastGoodStateAndAreReported) {

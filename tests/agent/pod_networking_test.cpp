@@ -9,6 +9,12 @@
 #include <mutex>
 #include <set>
 
+#include <fcntl.h>
+#include <net/if.h>
+#include <sched.h>
+
+#include "runtime/tc_attach.h"
+#include "runtime/tcx_attach.h"
 #include "tests/agent/cni_cluster.h"
 
 namespace sluice::agent_testing {
@@ -47,6 +53,49 @@ std::string routingName(const ::testing::TestParamInfo<agent::AgentOptions::Rout
 INSTANTIATE_TEST_SUITE_P(Routing, PodNetworking,
                          ::testing::Values(agent::AgentOptions::Routing::Native, agent::AgentOptions::Routing::Vxlan),
                          routingName);
+
+// ADD answers once the first tier's programs are on the pod's interface
+// (classic tc filters, put there while the agent reconciled); its own
+// programs follow, and then each hook runs exactly one program: the tcx
+// link's where the kernel has tcx, the filters gone.
+TEST_P(PodNetworking, ANewPodStartsOnTheFirstTierAndEndsWithOneProgramPerHook) {
+  PodRef a = addPod("node-1", "x", "a", "app: a");
+  auto endpoint = [&](const agent::AgentStatus& s) {
+    for (const auto& e : s.endpoints)
+      if (e.pod == "x/a") return e;
+    return agent::EndpointStatus{};
+  };
+  agent::EndpointStatus e = endpoint(agents_["node-1"]->status());
+  EXPECT_TRUE(e.attached);
+  EXPECT_TRUE(e.program == "first tier" || e.program == "specialized") << e.program;
+  ASSERT_TRUE(agents_["node-1"]->waitForGeneration(1));
+  e = endpoint(agents_["node-1"]->status());
+  EXPECT_EQ(e.program, "specialized");
+  ASSERT_FALSE(e.interface.empty());
+  size_t tcx = 0, tc = 0;
+  std::thread inNode([&] {
+    int fd = ::open(nodeNs("node-1").c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || ::setns(fd, CLONE_NEWNET) != 0) return;
+    ::close(fd);
+    int ifindex = int(if_nametoindex(e.interface.c_str()));
+    std::string error;
+    for (runtime::TcHook hook : {runtime::TcHook::Ingress, runtime::TcHook::Egress}) {
+      tcx += runtime::tcxProgramIds(ifindex, hook, error).size();
+      tc += runtime::attachedTcProgramId(ifindex, hook, error) > 0;
+    }
+  });
+  inNode.join();
+  if (runtime::tcxAvailable()) {
+    EXPECT_EQ(tcx, 2u) << "a tcx link per hook";
+    EXPECT_EQ(tc, 0u) << "the ADD's classic tc filters are gone";
+  } else {
+    EXPECT_EQ(tc, 2u);
+    EXPECT_EQ(tcx, 0u);
+  }
+  TcpEchoServer sa(a.netnsPath, 80);
+  PodRef b = addPod("node-1", "x", "b", "app: b");
+  EXPECT_EQ(connectEventually(b.netnsPath, a.ip, 80), TcpResult::Connected);
+}
 
 TEST_P(PodNetworking, PodsGetTheirNodesAddressesAndTalkOnOneNodeAndAcrossNodes) {
   PodRef a = addPod("node-1", "x", "a", "app: a");

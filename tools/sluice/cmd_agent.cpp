@@ -47,25 +47,29 @@ int printStatus(const std::string& address, int port, bool json) {
                                                       : std::string("not enforcing yet"),
                            s["source"].get<std::string>());
   const auto& last = s["last"];
-  std::cout << fmt::format("reconciles {} (swaps {}, map updates {}, failures {}); last: {} in {:.1f} ms\n",
-                           s["reconciles"].get<uint64_t>(), s["swaps"].get<uint64_t>(), s["mapUpdates"].get<uint64_t>(),
-                           s["failures"].get<uint64_t>(), last["result"].get<std::string>(),
-                           last["totalMs"].get<double>());
-  if (s["swaps"].get<uint64_t>() > 0) {
+  std::cout << fmt::format("reconciles {} (first tier {}, swaps {}, map updates {}, failures {}); last: {} in {:.1f} ms\n",
+                           s["reconciles"].get<uint64_t>(), s["tiered"].get<uint64_t>(), s["swaps"].get<uint64_t>(),
+                           s["mapUpdates"].get<uint64_t>(), s["failures"].get<uint64_t>(),
+                           last["result"].get<std::string>(), last["totalMs"].get<double>());
+  std::cout << fmt::format("specialized programs: {} ({} compiled in the background, {} failed)\n",
+                           s["specialized"].get<bool>() ? "in force everywhere" : "not everywhere yet",
+                           s["specializations"].get<uint64_t>(), s["specializationFailures"].get<uint64_t>());
+  if (s["swaps"].get<uint64_t>() + s["specializations"].get<uint64_t>() > 0) {
     const auto& sw = s["lastSwap"];
     std::cout << fmt::format("last swap: compile {:.1f} ms, load {:.1f} ms, attach {:.1f} ms, {:.1f} ms after the change\n",
                              sw["compileMs"].get<double>(), sw["loadMs"].get<double>(), sw["swapMs"].get<double>(),
                              sw["sinceChangeMs"].get<double>());
   }
   if (!s["lastFailure"].is_null())
-    std::cout << "last failure (the previous generation stayed):\n  "
+    std::cout << "last failure (what was in force stayed):\n  "
               << s["lastFailure"]["error"].get<std::string>() << "\n";
   if (!s["sourceErrors"].get<std::string>().empty())
     std::cout << "manifests that do not parse (their last good objects stay):\n"
               << s["sourceErrors"].get<std::string>();
   for (const auto& e : s["endpoints"])
     std::cout << fmt::format("  {:<40} {:<15} {}\n", e["pod"].get<std::string>(), e["ip"].get<std::string>(),
-                             e["attached"].get<bool>() ? "attached on " + e["interface"].get<std::string>()
+                             e["attached"].get<bool>() ? fmt::format("attached on {} ({})", e["interface"].get<std::string>(),
+                                                                     e["program"].get<std::string>())
                                                        : "NOT attached: " + e["problem"].get<std::string>());
   if (!s["uplinkProgram"].get<std::string>().empty())
     std::cout << "  uplink program on " << s["uplinkProgram"].get<std::string>() << "\n";
@@ -108,6 +112,9 @@ void registerAgent(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(0, 65535));
   cmd->add_flag("--no-metrics", *noMetrics, "Serve no metrics or status endpoint");
+  cmd->add_flag("--no-first-tier", [o](int64_t) { o->firstTier = false; },
+                "Enforce changed code only with its own specialized programs: each reconcile waits for the compile "
+                "(a new pod waits too) instead of enforcing at once through the first tier's tables");
   cmd->add_option("--settle-ms", *settleMs, "Quiet time that ends a burst of changes before a reconcile")
       ->capture_default_str()
       ->check(CLI::Range(0, 10000));
