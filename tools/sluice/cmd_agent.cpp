@@ -121,7 +121,7 @@ void registerAgent(CLI::App& app) {
   auto attach = std::make_shared<std::string>("auto");
   cmd->add_option("--attach", *attach,
                   "How programs are attached: tcx (pinned BPF links, kernel 6.6 and later), tc (classic filters "
-                  "under clsact), or auto (tcx where the kernel has it)")
+                  "under clsact), or auto (tcx where the kernel has it). With --cni and the first tier, a new pod's first programs go on as classic filters (an ADD does not wait for tcx's RCU grace period) and move to the chosen mechanism with its own programs")
       ->capture_default_str()
       ->check(CLI::IsMember({"auto", "tcx", "tc"}));
   cmd->add_option("--cpu", o->compile.cpu, "BPF instruction set: v4 or v3")->check(CLI::IsMember({"v3", "v4"}));
