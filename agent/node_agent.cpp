@@ -310,7 +310,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
   r.tierMs = msSince(t);
 
   t = Clock::now();
-  program_ = std::move(program);
+  program_ = std::make_shared<const ir::Program>(std::move(program));
   node_ = std::move(node);
   keys_ = std::move(keys);
   uplinkWanted_ = codegen::uplinkCodeInputs(node_);
@@ -328,7 +328,7 @@ void NodeAgent::reconcile(Clock::time_point firstChange) {
       r.loadMs = job->loadMs;
       if (!job->error.empty()) return fail(job->error);
       t = Clock::now();
-      moved |= installSpecialization(*job, r);
+      moved |= installSpecialization(*job);
       r.swapMs += msSince(t);
       specialized = true;
     }
@@ -418,7 +418,6 @@ bool NodeAgent::syncUplink() {
   } else {
     return false;  // being compiled
   }
-  refreshUplinks(node_.nodeIPs);
   bool missing = false;
   for (int ifindex : uplinkIfindexes_) missing |= fd >= 0 && !uplinkAttached_.count(ifindex);
   if (!uplinkSynced_ || serial != uplinkAttachedSerial_ || missing) {
@@ -476,7 +475,7 @@ bool NodeAgent::attachEndpoints() {
       toFd = code->second.toFd, fromFd = code->second.fromFd, serial = code->second.serial, enforces = wanted;
     } else if (options_.firstTier) {
       if (!tier_->serves(key, wanted, hop->ifindex) &&
-          (!tier_->prepare(program_, ep, wanted, error) || !tier_->enter(key, hop->ifindex, error))) {
+          (!tier_->prepare(*program_, ep, wanted, error) || !tier_->enter(key, hop->ifindex, error))) {
         unplaced_[key] = error;
         log(fmt::format("{}: {}", key, error));
         continue;

@@ -208,11 +208,12 @@ class NodeAgent {
   void finishSpecialization(); // the background compile is done: install, attach, report
   // Takes the job's programs for the endpoints whose code inputs are still
   // those it compiled, and attaches them. Returns whether enforcement moved.
-  bool installSpecialization(Specialization& job, ReconcileReport& report);
+  bool installSpecialization(Specialization& job);
   void publishSpecialization(const ReconcileReport& report);
   // Attaches the uplink's programs for the state in force (the tier's until
   // its own are ready), or detaches them when the node needs none. Returns
-  // whether what the uplink enforces changed.
+  // whether what the uplink enforces changed. Uses the uplinks that
+  // attachEndpoints(), called just before, found.
   bool syncUplink();
   void swapUplink(int uplinkFd);  // -1: detach
   // One hook, with tcx or tc (useTcx_). `firstHere`: the first attach on this
@@ -257,7 +258,7 @@ class NodeAgent {
   std::unique_ptr<MetricsServer> metrics_;
   StateFragments fragments_;
   // What is in force: the state, each endpoint's programs, the uplink's.
-  ir::Program program_;
+  std::shared_ptr<const ir::Program> program_;  // shared with a background compile's snapshot
   ir::NodeProgram node_;
   uint64_t generation_ = 0;
   struct EndpointCode {
@@ -286,7 +287,6 @@ class NodeAgent {
   int jobFd_ = -1;  // eventfd: the job is done
   std::map<std::string, std::string> failedKeys_;  // a failed job's endpoints' keys: not retried as they are
   std::string failedUplinkKey_;
-  std::unique_ptr<runtime::LoadedNode> lastObject_;  // the latest specialized object
   struct Placement {
     int ifindex = 0;
     std::string ifname;

@@ -25,7 +25,7 @@ double msSince(NodeAgent::Clock::time_point t) {
 void NodeAgent::Specialization::run() {
   auto t = Clock::now();
   Diagnostics diags;
-  codegen::CompiledNode compiled = codegen::compileNode(program, changed, options, diags);
+  codegen::CompiledNode compiled = codegen::compileNode(*program, changed, options, diags);
   compileMs = msSince(t);
   if (diags.hasErrors() || compiled.object.empty()) {
     error = "code generation failed:\n" + diags.render(false);
@@ -128,7 +128,7 @@ void NodeAgent::finishSpecialization() {
     log(fmt::format("specialized programs for {} endpoint(s) failed; the first tier keeps enforcing them: {}",
                     job->keys.size(), job->error));
   } else {
-    bool moved = installSpecialization(*job, r);
+    bool moved = installSpecialization(*job);
     if (moved) ++generation_;  // an endpoint that had nothing attached
     r.result = "swapped";
     r.swapMs = msSince(start);
@@ -142,8 +142,7 @@ void NodeAgent::finishSpecialization() {
   startSpecialization();  // what changed while it compiled
 }
 
-bool NodeAgent::installSpecialization(Specialization& job, ReconcileReport& report) {
-  (void)report;
+bool NodeAgent::installSpecialization(Specialization& job) {
   int uplinkFd = -1;
   std::map<std::string, EndpointCode> fresh;
   for (const codegen::ProgramInfo& info : job.programs) {
@@ -179,7 +178,8 @@ bool NodeAgent::installSpecialization(Specialization& job, ReconcileReport& repo
     uplinkSerial_ = nextSerial_++;
     failedUplinkKey_.clear();
   }
-  lastObject_ = std::move(job.loaded);
+  // The object goes with the job: the programs live on through the
+  // descriptors taken above and the hooks they are attached to.
   bool moved = attachEndpoints();
   moved |= syncUplink();
   return moved;

@@ -18,7 +18,7 @@ namespace sluice::agent {
 // One compile of specialized programs: a snapshot of what it compiles, so
 // that it can run on its own thread while the loop goes on.
 struct NodeAgent::Specialization {
-  ir::Program program;
+  std::shared_ptr<const ir::Program> program;  // the state in force when it started
   ir::NodeProgram changed;                  // the endpoints (and services) it compiles
   std::map<std::string, std::string> keys;  // endpoint -> the code inputs it compiles
   bool uplink = false;                      // the uplink's program too

@@ -61,7 +61,6 @@ bool FirstTier::write(const codegen::GenericTables& built, uint32_t id, Tables& 
       return false;
     }
     tables.policyKeys.push_back(bytesOf(k));
-    ++policyEntries_;
   }
   for (codegen::GenericTables::CidrEntry e : built.cidrs) {
     e.table = id;
@@ -78,10 +77,7 @@ bool FirstTier::write(const codegen::GenericTables& built, uint32_t id, Tables& 
 }
 
 void FirstTier::erase(const Tables& tables) {
-  for (const auto& k : tables.policyKeys) {
-    bpf_map_delete_elem(policyFd_, k.data());
-    --policyEntries_;
-  }
+  for (const auto& k : tables.policyKeys) bpf_map_delete_elem(policyFd_, k.data());
   for (const auto& k : tables.cidrKeys) bpf_map_delete_elem(cidrFd_, k.data());
   for (uint32_t arg : {tables.egress, tables.ingress})
     if (arg & kLastTableId) freeIds_.push_back(arg & kLastTableId);
@@ -187,13 +183,6 @@ void FirstTier::collect() {
     if (it->ifindex && !inUse.count(it->ifindex)) bpf_map_delete_elem(endpointFd_, &k);
     it = retired_.erase(it);
   }
-}
-
-size_t FirstTier::tables() const {
-  size_t n = 0;
-  for (const auto& [key, e] : endpoints_) n += (e.tables.egress != 0) + (e.tables.ingress != 0);
-  for (const auto& r : retired_) n += (r.tables.egress != 0) + (r.tables.ingress != 0);
-  return n;
 }
 
 }  // namespace sluice::runtime

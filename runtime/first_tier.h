@@ -61,10 +61,8 @@ class FirstTier {
   // Deletes what was retired more than kGracePeriod ago.
   void collect();
 
-  // What the tier holds, for status and tests.
+  // Endpoints that have tables in the tier (status: tierEntries).
   size_t endpoints() const { return endpoints_.size(); }
-  size_t tables() const;  // live and retired
-  size_t policyEntries() const { return policyEntries_; }
 
  private:
   struct Tables {
@@ -94,7 +92,6 @@ class FirstTier {
   std::vector<Retired> retired_;
   uint32_t nextId_ = 1;
   std::vector<uint32_t> freeIds_;
-  size_t policyEntries_ = 0;
 };
 
 }  // namespace sluice::runtime
