@@ -11,6 +11,7 @@
 #include <tuple>
 
 #include "codegen/datapath/sluice_abi.h"
+#include "review/review_model.h"
 #include "runtime/kernel_cluster.h"
 #include "tools/sluice/cli_common.h"
 #include "tools/sluice/commands.h"
@@ -21,38 +22,10 @@ namespace {
 // ordered_json: keys print in the documented order ("from", "to", "port", ...).
 using json = nlohmann::ordered_json;
 
-struct PortProto {
-  uint16_t port = 0;
-  ir::L4Proto proto = ir::L4Proto::TCP;
-};
+using PortProto = review::PortProbe;
 
-// "80/TCP" (protocol TCP, UDP or SCTP; case-insensitive; default TCP).
 std::optional<PortProto> parsePortProto(const std::string& text, std::string& error) {
-  std::string portText = text, protoText = "TCP";
-  if (size_t slash = text.find('/'); slash != std::string::npos) {
-    portText = text.substr(0, slash);
-    protoText = text.substr(slash + 1);
-  }
-  for (auto& c : protoText) c = char(std::toupper(static_cast<unsigned char>(c)));
-  PortProto pp;
-  unsigned v = 0;
-  auto [p, ec] = std::from_chars(portText.data(), portText.data() + portText.size(), v);
-  bool icmp = protoText == "ICMP";
-  if (ec != std::errc() || p != portText.data() + portText.size() || (icmp ? v > 255 : v < 1 || v > 65535)) {
-    error = icmp ? fmt::format("'{}': expected TYPE/ICMP with an ICMP type in 0..255, e.g. 8/ICMP (echo request)", text)
-                 : fmt::format("'{}': expected PORT/PROTOCOL with PORT in 1..65535, e.g. 80/TCP", text);
-    return std::nullopt;
-  }
-  pp.port = uint16_t(v);
-  if (protoText == "TCP") pp.proto = ir::L4Proto::TCP;
-  else if (protoText == "UDP") pp.proto = ir::L4Proto::UDP;
-  else if (protoText == "SCTP") pp.proto = ir::L4Proto::SCTP;
-  else if (icmp) pp.proto = ir::L4Proto::ICMP;  // the "port" is the ICMP type
-  else {
-    error = fmt::format("'{}': protocol must be TCP, UDP, SCTP or ICMP", text);
-    return std::nullopt;
-  }
-  return pp;
+  return review::parsePortProbe(text, error);
 }
 
 // Loads, lowers, compiles (in `datapath` mode: --datapath) and loads every
