@@ -138,4 +138,162 @@ std::string checkPortName(std::string_view s) {
   return {};
 }
 
+namespace {
+
+// Reads kubectl's selector syntax left to right. Tokens are keys and values
+// (runs of anything but blanks and `,()=!`), the operators and parentheses.
+class SelectorTextParser {
+ public:
+  explicit SelectorTextParser(std::string_view text) : text_(text) {}
+
+  std::optional<LabelSelector> parse(std::string& error) {
+    LabelSelector selector;
+    skipBlanks();
+    while (at_ < text_.size()) {
+      auto requirement = parseRequirement();
+      if (!requirement) break;
+      selector.requirements.push_back(std::move(*requirement));
+      skipBlanks();
+      if (at_ == text_.size()) break;
+      if (!take(",")) {
+        fail("',' between requirements");
+        break;
+      }
+      skipBlanks();
+      if (at_ == text_.size()) fail("a requirement after ','");
+    }
+    if (!error_.empty()) {
+      error = error_;
+      return std::nullopt;
+    }
+    return selector;
+  }
+
+ private:
+  static bool isSpecial(char c) { return c == ',' || c == '(' || c == ')' || c == '=' || c == '!'; }
+
+  void skipBlanks() {
+    while (at_ < text_.size() && std::isspace(static_cast<unsigned char>(text_[at_]))) ++at_;
+  }
+  bool take(std::string_view token) {
+    if (text_.substr(at_, token.size()) != token) return false;
+    at_ += token.size();
+    return true;
+  }
+  std::string_view word() {
+    size_t start = at_;
+    while (at_ < text_.size() && !isSpecial(text_[at_]) && !std::isspace(static_cast<unsigned char>(text_[at_])))
+      ++at_;
+    return text_.substr(start, at_ - start);
+  }
+  void fail(std::string_view expected) {
+    if (!error_.empty()) return;
+    error_ = at_ < text_.size() ? fmt::format("expected {} at column {}", expected, at_ + 1)
+                                : fmt::format("expected {} at the end", expected);
+  }
+  void failAt(size_t column, std::string message) {
+    if (error_.empty()) error_ = fmt::format("{} at column {}", message, column + 1);
+  }
+
+  std::optional<std::string> key() {
+    skipBlanks();
+    size_t start = at_;
+    std::string_view k = word();
+    if (k.empty()) {
+      fail("a label key");
+      return std::nullopt;
+    }
+    if (std::string err = checkLabelKey(k); !err.empty()) {
+      failAt(start, fmt::format("invalid label key '{}': {}", k, err));
+      return std::nullopt;
+    }
+    return std::string(k);
+  }
+  std::optional<std::string> value() {
+    skipBlanks();
+    size_t start = at_;
+    std::string_view v = word();
+    if (std::string err = checkLabelValue(v); !err.empty()) {
+      failAt(start, fmt::format("invalid label value '{}': {}", v, err));
+      return std::nullopt;
+    }
+    return std::string(v);
+  }
+
+  std::optional<LabelRequirement> parseRequirement() {
+    using Op = LabelRequirement::Op;
+    LabelRequirement r;
+    if (take("!")) {
+      auto k = key();
+      if (!k) return std::nullopt;
+      r.key = *k;
+      r.op = Op::DoesNotExist;
+      return r;
+    }
+    auto k = key();
+    if (!k) return std::nullopt;
+    r.key = *k;
+    skipBlanks();
+    if (at_ == text_.size() || text_[at_] == ',') {
+      r.op = Op::Exists;
+      return r;
+    }
+    if (take("!=")) r.op = Op::NotIn;
+    else if (take("==") || take("=")) r.op = Op::In;
+    else {
+      size_t start = at_;
+      std::string_view op = word();
+      if (op != "in" && op != "notin") {
+        at_ = start;
+        fail("an operator (=, ==, !=, in, notin) or ','");
+        return std::nullopt;
+      }
+      r.op = op == "in" ? Op::In : Op::NotIn;
+      return valueSet(std::move(r));
+    }
+    auto v = value();
+    if (!v) return std::nullopt;
+    r.values = {*v};
+    return r;
+  }
+
+  // `(a, b, c)` after in / notin: at least one value.
+  std::optional<LabelRequirement> valueSet(LabelRequirement r) {
+    skipBlanks();
+    if (!take("(")) {
+      fail("'(' and the values");
+      return std::nullopt;
+    }
+    skipBlanks();
+    if (at_ < text_.size() && text_[at_] == ')') {
+      fail("at least one value inside the parentheses");
+      return std::nullopt;
+    }
+    for (;;) {
+      auto v = value();
+      if (!v) return std::nullopt;
+      r.values.push_back(*v);
+      skipBlanks();
+      if (take(")")) break;
+      if (!take(",")) {
+        fail("',' or ')'");
+        return std::nullopt;
+      }
+    }
+    std::sort(r.values.begin(), r.values.end());
+    r.values.erase(std::unique(r.values.begin(), r.values.end()), r.values.end());
+    return r;
+  }
+
+  std::string_view text_;
+  size_t at_ = 0;
+  std::string error_;
+};
+
+}  // namespace
+
+std::optional<LabelSelector> parseSelectorText(std::string_view text, std::string& error) {
+  return SelectorTextParser(text).parse(error);
+}
+
 }  // namespace sluice

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <map>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -39,6 +40,14 @@ struct LabelSelector {
 };
 
 const char* opName(LabelRequirement::Op op);
+
+// A selector in kubectl's `-l` syntax (the API machinery's labels.Parse):
+// comma-separated requirements, all of which must hold:
+//   app=web  app==web  app!=web  env in (prod,staging)  env notin (dev)  canary  !canary
+// `!=` and `notin` also match objects without the key, as in kubectl. The
+// empty text selects everything. On failure returns nullopt and says in
+// `error` what was expected where.
+std::optional<LabelSelector> parseSelectorText(std::string_view text, std::string& error);
 
 // Syntax checks. Each returns an empty string when valid, else what was expected.
 std::string checkLabelKey(std::string_view key);      // [prefix/]name, as metav1 validation

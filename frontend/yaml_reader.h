@@ -1,5 +1,6 @@
 // Typed, located access to one YAML document, for the per-kind parsers.
-// Internal to frontend/: nothing outside this folder sees the YAML tree.
+// Internal to frontend/ and to the few readers of sluice's own located YAML
+// files (review/expectations.cpp): manifests stay behind the loader.
 //
 // A Field is a YAML node (yaml_tree.h) plus its field path ("spec.ingress[0].ports[1]") and
 // its source location. Accessors report problems to the Diagnostics with that

@@ -42,6 +42,7 @@ const char* verdictName(Verdict v) {
     case Verdict::Allow: return "allow";
     case Verdict::Deny: return "deny";
     case Verdict::Reject: return "reject";
+    case Verdict::Partial: return "partial";
   }
   return "?";
 }

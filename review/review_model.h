@@ -39,8 +39,9 @@ struct Decision {
   bool operator==(const Decision&) const = default;
 };
 
-enum class Verdict : uint8_t { Allow, Deny, Reject };
-const char* verdictName(Verdict v);  // "allow", "deny", "reject"
+// Partial: a service flow some of whose backends allow it and some do not.
+enum class Verdict : uint8_t { Allow, Deny, Reject, Partial };
+const char* verdictName(Verdict v);  // "allow", "deny", "reject", "partial"
 
 struct Flow {
   std::string from, to;  // "ns/pod"; `to` is "svc/ns/name" for a service flow
@@ -51,6 +52,8 @@ struct Flow {
   std::string service;     // "ns/name"
   std::string backend;     // "ip:port" the probe was translated to
   std::string backendPod;  // "ns/name" of that backend when it is a known pod
+  // Each backend the client's node picks from, with the verdict towards it.
+  std::vector<std::pair<std::string, Verdict>> backends;  // "ip:port" (or "ns/pod:port")
 };
 
 // Pods a reader thinks of as one thing: those of one namespace with the same

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <filesystem>
 #include <random>
+#include <thread>
 
 #include "codegen/datapath/sluice_abi.h"
 #include "ir/lower.h"
@@ -35,7 +36,7 @@ LoadedNode* KernelCluster::loaded(const std::string& node) {
 }
 
 bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options) {
-  program_ = ir::lower(state, diags, [&] {
+  ir::Program program = ir::lower(state, diags, [&] {
     ir::LowerOptions lo;
     lo.onlyNode = options.onlyNode;
     lo.clusterName = options.clusterName;
@@ -44,6 +45,12 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
     return lo;
   }());
   if (diags.hasErrors()) return false;
+  return build(std::move(program), state, diags, options);
+}
+
+bool KernelCluster::build(ir::Program program, const ClusterState& state, Diagnostics& diags,
+                          const ClusterOptions& options) {
+  program_ = std::move(program);
   for (const auto& np : program_.nodes)
     for (const auto& ep : np.endpoints)
       for (const auto& ip : ep.ips)
@@ -59,8 +66,34 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
   for (const auto& [key, place] : pods_)
     if (!place.endpoint) podByIp_.emplace(place.ip, key);
 
+  compiledNodes_.clear();
   for (const auto& np : program_.nodes) {
-    codegen::CompiledNode c = codegen::compileNode(program_, np, options.compile, diags);
+    if (options.compileNodes && !options.compileNodes->count(np.node)) continue;
+    ir::NodeProgram copy = np;
+    if (options.compileEndpoints)
+      std::erase_if(copy.endpoints, [&](const ir::Endpoint& ep) { return !options.compileEndpoints->count(ep.key()); });
+    compiledNodes_.push_back(std::move(copy));
+  }
+  std::vector<const ir::NodeProgram*> nodes;
+  for (const auto& np : compiledNodes_) nodes.push_back(&np);
+  // Compiling is the slow part and independent per node; loading stays in order.
+  std::vector<codegen::CompiledNode> compiled(nodes.size());
+  std::vector<Diagnostics> nodeDiags(nodes.size());
+  std::atomic<size_t> next{0};
+  auto worker = [&] {
+    for (size_t i; (i = next++) < nodes.size();)
+      compiled[i] = codegen::compileNode(program_, *nodes[i], options.compile, nodeDiags[i]);
+  };
+  std::vector<std::thread> threads;
+  for (unsigned t = 1; t < std::min<size_t>(std::max(1u, options.jobs), nodes.size()); ++t) threads.emplace_back(worker);
+  worker();
+  for (auto& t : threads) t.join();
+  bool ok = true;
+  for (auto& d : nodeDiags)
+    for (const Diagnostic& x : d.all()) diags.add(x);
+  for (size_t i = 0; i < nodes.size() && ok; ++i) {
+    const ir::NodeProgram& np = *nodes[i];
+    codegen::CompiledNode& c = compiled[i];
     if (c.object.empty()) return false;
     auto node = std::make_unique<LoadedNode>();
     if (options.snatPorts) node->setSnatPorts(options.snatPorts->first, options.snatPorts->second);
@@ -80,7 +113,7 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
     compiled_.push_back(std::move(c));
     loaded_[np.node] = std::move(node);
   }
-  return true;
+  return ok;
 }
 
 std::vector<std::string> KernelCluster::runningPods() const {
@@ -235,7 +268,7 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
   if (nextPort_ < 20000) nextPort_ = 20000;
   std::vector<uint8_t> packet = buildPacket(spec);
   t.allowed = true;
-  if (src && src->endpoint) {
+  if (src && src->endpoint && q.onlyHook != ir::Direction::Ingress) {
     HookStep s = runHook(*src, ir::Direction::Egress, packet);
     if (!s.run.ok) {
       t.ok = false;
@@ -259,7 +292,7 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
   // a node's uplink, whose program translates NodePorts (that node's address)
   // and external / LB addresses (any node with an uplink program: the first).
   // (The address may be a hostNetwork pod's: the node's own.)
-  if (!src && (!dst || !dst->endpoint) && !serviceIp) {
+  if (!src && (!dst || !dst->endpoint) && !serviceIp && !q.onlyHook) {
     const std::string* via = nullptr;
     for (const auto& np : program_.nodes)
       if (uplinks_.count(np.node) && std::find(np.nodeIPs.begin(), np.nodeIPs.end(), t.dstIp) != np.nodeIPs.end())
@@ -285,7 +318,7 @@ FlowTrace KernelCluster::trace(const FlowQuery& q) {
       t.steps.push_back(std::move(s));
     }
   }
-  if (t.ok && t.allowed && dst && dst->endpoint) {
+  if (t.ok && t.allowed && dst && dst->endpoint && q.onlyHook != ir::Direction::Egress) {
     HookStep s = runHook(*dst, ir::Direction::Ingress, packet);
     if (!s.run.ok) {
       t.ok = false;

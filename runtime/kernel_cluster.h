@@ -11,6 +11,7 @@
 #include <map>
 #include <memory>
 #include <optional>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -32,6 +33,10 @@ struct FlowQuery {
   ir::L4Proto proto = ir::L4Proto::TCP;
   uint16_t port = 80;
   std::optional<IpAddr> fromIp;  // instead of fromPod: an address (a pod's means that pod)
+  // Run one hook only, of a pod-to-pod flow: the source's from-pod program
+  // (Egress) or the destination's to-pod program (Ingress), as if the other
+  // had passed the packet unchanged. Unset: every hook on the path.
+  std::optional<ir::Direction> onlyHook;
 };
 
 struct HookStep {
@@ -67,6 +72,14 @@ struct ClusterOptions {
   bool masquerade = false;                             // see ir::LowerOptions
   std::vector<Cidr> nonMasqueradeCidrs;
   std::optional<std::pair<uint16_t, uint16_t>> snatPorts;  // default: runtime::snatPortRange()
+  // Compile and load only these nodes (every node is still lowered, so every
+  // pod's address and identity are known); a flow through a node left out
+  // fails with "not loaded". Unset: every node.
+  std::optional<std::set<std::string>> compileNodes;
+  // Of those nodes, compile only these endpoints' programs ("ns/name"); every
+  // pod's address and identity are still known to every node's tables.
+  std::optional<std::set<std::string>> compileEndpoints;
+  unsigned jobs = 1;  // nodes compiled at once
 };
 
 class KernelCluster {
@@ -78,6 +91,9 @@ class KernelCluster {
 
   // Lowers, compiles and loads. Problems go to `diags`; returns false on any error.
   bool build(const ClusterState& state, Diagnostics& diags, const ClusterOptions& options = {});
+  // The same from an already lowered `program` (of `state`, with `options`'
+  // lowering options): callers that inspect the IR first lower it once.
+  bool build(ir::Program program, const ClusterState& state, Diagnostics& diags, const ClusterOptions& options = {});
 
   const ir::Program& program() const { return program_; }
   const std::vector<codegen::CompiledNode>& compiled() const { return compiled_; }
@@ -112,6 +128,7 @@ class KernelCluster {
                    const PodPlace*& dst) const;
 
   ir::Program program_;
+  std::vector<ir::NodeProgram> compiledNodes_;  // what was compiled: nodes with the endpoints asked for
   std::vector<codegen::CompiledNode> compiled_;
   std::map<std::string, std::unique_ptr<LoadedNode>> loaded_;
   // Indexed once in build(): `trace` runs once per pod pair in `reach`.

@@ -10,6 +10,8 @@ void registerCompile(CLI::App& app);
 void registerVerify(CLI::App& app);
 void registerTrace(CLI::App& app);
 void registerReach(CLI::App& app);
+void registerDiff(CLI::App& app);
+void registerTest(CLI::App& app);
 void registerAgent(CLI::App& app);
 
 }  // namespace sluice::cli
