@@ -89,8 +89,11 @@ void checkoutAt(const std::string& rev, const std::vector<std::string>& paths, c
   }
 }
 
-// Loads `paths` from inside `root` (relative names stay as written).
-std::unique_ptr<LoadResult> loadFrom(const fs::path& root, const std::vector<std::string>& paths) {
+// Loads `paths` from inside `root` (relative names stay as written), and
+// `common` (absolute: the same names in both states) with them.
+std::unique_ptr<LoadResult> loadFrom(const fs::path& root, std::vector<std::string> paths,
+                                     const std::vector<std::string>& common) {
+  for (const auto& c : common) paths.push_back(c.empty() || c == "-" ? c : fs::absolute(c).lexically_normal().string());
   auto load = std::make_unique<LoadResult>();
   fs::path cwd = fs::current_path();
   fs::current_path(root);
@@ -102,7 +105,7 @@ std::unique_ptr<LoadResult> loadFrom(const fs::path& root, const std::vector<std
 // Loads one state given as a file or directory so that its files are named
 // relative to it: OLD and NEW then name the same policy file alike, and the
 // diff shows what changed in it, not where each copy lives.
-std::unique_ptr<LoadResult> loadRelative(const std::string& path) {
+std::unique_ptr<LoadResult> loadRelative(const std::string& path, const std::vector<std::string>& common) {
   fs::path p(path);
   std::error_code ec;
   if (!fs::is_directory(p, ec)) {
@@ -111,7 +114,7 @@ std::unique_ptr<LoadResult> loadRelative(const std::string& path) {
       loadManifests({path}, load->state, load->diags);  // says the file does not exist
       return load;
     }
-    return loadFrom(p.has_parent_path() ? p.parent_path() : fs::path("."), {p.filename().string()});
+    return loadFrom(p.has_parent_path() ? p.parent_path() : fs::path("."), {p.filename().string()}, common);
   }
   std::vector<std::string> entries;
   for (const auto& e : fs::directory_iterator(p)) {
@@ -126,7 +129,7 @@ std::unique_ptr<LoadResult> loadRelative(const std::string& path) {
     loadManifests({path}, load->state, load->diags);
     return load;
   }
-  return loadFrom(p, entries);
+  return loadFrom(p, entries, common);
 }
 
 // ---- reporting ----------------------------------------------------------------
@@ -234,12 +237,12 @@ void printMarkdown(const DiffReport& r) {
   std::cout << fmt::format("### sluice diff: {} connection{} opened, {} closed\n\n", r.opened,
                            r.opened == 1 ? "" : "s", r.closed);
   if (!r.groups.empty()) {
-    std::cout << "| | From | To | Port | Before | After | Deciding rule after (before) |\n"
+    std::cout << "| | From | To | Port | Before | After | Deciding rule |\n"
                  "|---|---|---|---|---|---|---|\n";
     for (const auto& g : r.groups) {
       const review::FlowChange& c = *g.example;
       std::string mark = std::string(changeName(c)) == "opened" ? "➕ opened" : std::string(changeName(c)) == "closed" ? "➖ closed" : "changed";
-      std::cout << fmt::format("| {} | {} ({}) | {}{} | {} | {} | {} | {}<br>({}) |\n", mark, mdEscape(g.from),
+      std::cout << fmt::format("| {} | {} ({}) | {}{} | {} | {} | {} | after: {}<br>before: {} |\n", mark, mdEscape(g.from),
                                podsNote(g.fromPods), mdEscape(g.to),
                                g.toPods ? " (" + podsNote(g.toPods) + ")" : "", g.probe.str(),
                                review::verdictName(c.before.verdict), review::verdictName(c.after.verdict),
@@ -332,6 +335,7 @@ void registerDiff(CLI::App& app) {
   auto opts = std::make_shared<ReviewOptions>();
   auto paths = std::make_shared<std::vector<std::string>>();
   auto gitRev = std::make_shared<std::string>();
+  auto common = std::make_shared<std::vector<std::string>>();
   auto ports = std::make_shared<std::vector<std::string>>();
   auto toServices = std::make_shared<bool>(false);
   auto output = std::make_shared<std::string>("text");
@@ -348,6 +352,9 @@ void registerDiff(CLI::App& app) {
   cmd->add_option("--git", *gitRev,
                   "Take OLD from this git revision of the same PATHs (relative to the current directory, inside a "
                   "git work tree); NEW is PATH... as they are now");
+  cmd->add_option("--common", *common,
+                  "Manifests both states share, read as given (repeatable): e.g. a snapshot of the cluster's pods "
+                  "and services, with OLD and NEW holding only the policies");
   addReviewOptions(*cmd, *opts, false);
   cmd->add_option("--port", *ports, "PORT/PROTO to probe between pods (repeatable), e.g. --port 80/TCP");
   cmd->add_flag("--to-services", *toServices,
@@ -371,14 +378,13 @@ void registerDiff(CLI::App& app) {
       fs::remove_all(tmp);
       try {
         checkoutAt(*gitRev, *paths, tmp);
-        oldLoad = loadFrom(tmp, *paths);
+        oldLoad = loadFrom(tmp, *paths, *common);
       } catch (...) {
         fs::remove_all(tmp);
         throw;
       }
       fs::remove_all(tmp);
-      newLoad = std::make_unique<LoadResult>();
-      loadManifests(*paths, newLoad->state, newLoad->diags);
+      newLoad = loadFrom(fs::current_path(), *paths, *common);
       oldName = *gitRev;
       newName = "working tree";
     } else {
@@ -386,8 +392,8 @@ void registerDiff(CLI::App& app) {
         std::cerr << "error: diff takes OLD and NEW (two paths), or --git REV PATH...\n";
         throw CLI::RuntimeError(kExitTrouble);
       }
-      oldLoad = loadRelative((*paths)[0]);
-      newLoad = loadRelative((*paths)[1]);
+      oldLoad = loadRelative((*paths)[0], *common);
+      newLoad = loadRelative((*paths)[1], *common);
       oldName = (*paths)[0];
       newName = (*paths)[1];
     }

@@ -75,8 +75,8 @@ void evaluateOrExit(review::Reachability& reach, const std::function<bool(size_t
 
 void printReachStats(const review::Reachability& reach, const std::string& label) {
   const review::ReachStats& s = reach.stats();
-  std::cerr << fmt::format("{}{} pods in {} classes: {} flows, {} probes run through {} endpoints' programs on {} "
-                           "nodes (lower {:.0f} ms, compile {:.0f} ms, trace {:.0f} ms)\n",
+  std::cerr << fmt::format("{}{} pods in {} classes: {} flows, {} probes run through {} endpoint programs in {} "
+                           "node objects (lower {:.0f} ms, compile {:.0f} ms, trace {:.0f} ms)\n",
                            label.empty() ? "" : label + ": ", s.pods, s.classes, s.pairsWanted, s.traced,
                            s.endpointsCompiled, s.nodesCompiled, s.lowerMs, s.compileMs, s.traceMs);
 }
