@@ -439,8 +439,9 @@ void registerDiff(CLI::App& app) {
         for (const auto& g : r.groups) {
           const review::FlowChange& c = *g.example;
           table += fmt::format(
-              "<tr><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>\n",
-              changeName(c), review::htmlEscape(g.from), podsNote(g.fromPods), review::htmlEscape(g.to),
+              "<tr class=\"{}\"><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td>"
+              "</tr>\n",
+              changeName(c), changeName(c), review::htmlEscape(g.from), podsNote(g.fromPods), review::htmlEscape(g.to),
               g.probe.str(), review::verdictName(c.before.verdict), review::verdictName(c.after.verdict),
               review::htmlEscape(ruleText(c.after.decision)), review::htmlEscape(ruleText(c.before.decision)));
         }
