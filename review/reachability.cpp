@@ -117,19 +117,20 @@ std::string commonStem(const std::vector<std::string>& names) {
 }
 
 // Drops the generated parts of a controller's pod names: "web-7d9f5c8b4d-x2k4p"
-// and "web-7d9f5c8b4d" are the workload "web". A part is generated when it has
-// a digit and the controller's length (5 random characters, a 6–10 character
-// template hash).
+// and "web-7d9f5c8b4d" are the workload "web". A part is generated when it is
+// written in the alphabet Kubernetes draws them from (no vowels, no 0, 1, 3:
+// k8s.io/apimachinery's rand) and has the length of a random suffix (5) or
+// of a pod-template hash (6–10).
 std::string withoutGeneratedSuffix(std::string name) {
-  for (size_t len : {size_t(5), size_t(0)}) {
+  static constexpr std::string_view kAlphabet = "bcdfghjklmnpqrstvwxz2456789";
+  for (bool suffix : {true, false}) {
     size_t dash = name.rfind('-');
     if (dash == std::string::npos || dash == 0) break;
-    std::string part = name.substr(dash + 1);
-    bool lowerAlnum = std::all_of(part.begin(), part.end(), [](char c) { return std::islower(c) || std::isdigit(c); });
-    bool digit = std::any_of(part.begin(), part.end(), [](char c) { return std::isdigit(c); });
-    bool fits = len ? part.size() == len : part.size() >= 6 && part.size() <= 10;
-    if (lowerAlnum && digit && fits) name.resize(dash);
-    else if (len == 0) break;
+    std::string_view part = std::string_view(name).substr(dash + 1);
+    bool generated = std::all_of(part.begin(), part.end(), [](char c) { return kAlphabet.find(c) != kAlphabet.npos; });
+    bool fits = suffix ? part.size() == 5 : part.size() >= 6 && part.size() <= 10;
+    if (generated && fits) name.resize(dash);
+    else if (!suffix) break;
   }
   return name;
 }
@@ -330,9 +331,13 @@ bool Reachability::chooseRepresentatives(const std::vector<uint64_t>& keys, std:
     if (relation == kSelf) {
       s = d = classMembers_[from].front();
     } else {
-      for (uint32_t candidate : classMembers_[from]) {
-        // The home pod first, then the others in order.
-        if (!s) candidate = pick(from, [](uint32_t) { return true; }).value();
+      // The home pod first, then every other member: with a hostNetwork
+      // class at the other end, only members on some nodes may fit.
+      uint32_t home = pick(from, [](uint32_t) { return true; }).value();
+      std::vector<uint32_t> candidates = {home};
+      for (uint32_t m : classMembers_[from])
+        if (m != home) candidates.push_back(m);
+      for (uint32_t candidate : candidates) {
         d = pick(to, [&](uint32_t m) {
           if (m == candidate) return false;
           if (relation == kSameNode) return pods_[m].node == pods_[candidate].node;
@@ -343,7 +348,6 @@ bool Reachability::chooseRepresentatives(const std::vector<uint64_t>& keys, std:
           s = candidate;
           break;
         }
-        s = candidate;  // marks that the home pod was tried
       }
       if (!d) {
         error = fmt::format("internal: no representative pair for classes {} and {}", from, to);
@@ -469,6 +473,23 @@ uint64_t Reachability::serviceKey(size_t from) const {
   return uint64_t(pods_[from].klass) << 32 | nodeIndex_.at(pods_[from].node);
 }
 
+// The service port as `pod`'s node programs it; null when it has none.
+const ir::ServicePort* Reachability::nodeServicePort(size_t pod, const ServicePort& sp) const {
+  const ir::NodeProgram* np = program_.findNode(pods_[pod].node);
+  if (!np) return nullptr;
+  for (const auto& svc : np->services)
+    if (svc.key() == sp.service)
+      for (const auto& p : svc.ports)
+        if (p.port == sp.probe.port && p.proto == sp.probe.proto) return &p;
+  return nullptr;
+}
+
+bool Reachability::backs(size_t pod, const ServicePort& sp) const {
+  const ir::ServicePort* port = nodeServicePort(pod, sp);
+  return port && std::any_of(port->backends.begin(), port->backends.end(),
+                             [&](const ir::Backend& b) { return b.ip == pods_[pod].ip; });
+}
+
 bool Reachability::evaluateServices(runtime::KernelCluster& cluster, std::string& error) {
   std::map<uint64_t, size_t> reps;
   for (size_t i = 0; i < pods_.size(); ++i)
@@ -479,64 +500,73 @@ bool Reachability::evaluateServices(runtime::KernelCluster& cluster, std::string
     if (!t.ok) error = fmt::format("{} -> {}: {}", q.fromPod, to, t.error);
     return t.ok;
   };
+  auto traceServicePort = [&](size_t from, const ServicePort& sp, Flow& f) {
+    const PodInfo& client = pods_[from];
+    f.to = "svc/" + sp.service;
+    f.probe = sp.probe;
+    f.service = sp.service;
+    runtime::FlowQuery q;
+    q.fromPod = client.key;
+    q.toService = sp.service;
+    q.port = sp.probe.port;
+    q.proto = sp.probe.proto;
+    runtime::FlowTrace t;
+    if (!run(q, f.to, t)) return false;
+    f.decision = decisionOf(t);
+    f.verdict = t.rejected ? Verdict::Reject : t.allowed ? Verdict::Allow : Verdict::Deny;
+    f.backend = t.backend;
+    f.backendPod = t.backendPod;
+    bool dropped = !t.steps.empty() && t.steps.front().run.outcome == SLUICE_OUT_SVC_DROPPED;
+    const ir::ServicePort* port = nodeServicePort(from, sp);
+    if (t.rejected || dropped || t.service.empty() || !port || port->backends.empty()) return true;
+    // Translated: the verdict towards each backend the node picks from.
+    size_t allowed = 0;
+    std::optional<Decision> firstAllow, firstDeny;
+    for (const ir::Backend& b : port->backends) {
+      runtime::FlowQuery bq;
+      bq.fromPod = client.key;
+      bq.toIp = b.ip;
+      bq.port = b.port;
+      bq.proto = sp.probe.proto;
+      runtime::FlowTrace bt;
+      if (!run(bq, f.to, bt)) return false;
+      Verdict v = bt.allowed && !bt.rejected ? Verdict::Allow : Verdict::Deny;
+      std::string name = fmt::format("{}:{}", b.pod.empty() ? b.ip.str() : b.pod, b.port);
+      f.backends.emplace_back(name, v);
+      if (v == Verdict::Allow) {
+        ++allowed;
+        if (!firstAllow) firstAllow = decisionOf(bt);
+      } else if (!firstDeny) {
+        firstDeny = decisionOf(bt);
+      }
+    }
+    f.verdict = allowed == port->backends.size() ? Verdict::Allow : allowed == 0 ? Verdict::Deny : Verdict::Partial;
+    f.decision = firstDeny ? *firstDeny : *firstAllow;
+    if (f.verdict == Verdict::Partial)
+      f.decision.explanation =
+          fmt::format("{} of {} backends allow; {}", allowed, port->backends.size(), f.decision.explanation);
+    return true;
+  };
   for (const auto& [key, rep] : reps) {
-    const PodInfo& client = pods_[rep];
-    const ir::NodeProgram* np = program_.findNode(client.node);
     std::vector<Flow>& flows = serviceResults_[key];
     for (const ServicePort& sp : servicePorts_) {
       Flow f;
-      f.to = "svc/" + sp.service;
-      f.probe = sp.probe;
-      f.service = sp.service;
-      runtime::FlowQuery q;
-      q.fromPod = client.key;
-      q.toService = sp.service;
-      q.port = sp.probe.port;
-      q.proto = sp.probe.proto;
-      runtime::FlowTrace t;
-      if (!run(q, f.to, t)) return false;
-      f.decision = decisionOf(t);
-      f.verdict = t.rejected ? Verdict::Reject : t.allowed ? Verdict::Allow : Verdict::Deny;
-      f.backend = t.backend;
-      f.backendPod = t.backendPod;
-      bool dropped = !t.steps.empty() && t.steps.front().run.outcome == SLUICE_OUT_SVC_DROPPED;
-      const ir::ServicePort* port = nullptr;
-      if (np)
-        for (const auto& svc : np->services)
-          if (svc.key() == sp.service)
-            for (const auto& p : svc.ports)
-              if (p.port == sp.probe.port && p.proto == sp.probe.proto) port = &p;
-      if (t.rejected || dropped || t.service.empty() || !port || port->backends.empty()) {
-        flows.push_back(std::move(f));
-        continue;
-      }
-      // Translated: the verdict towards each backend the node picks from.
-      size_t allowed = 0;
-      std::optional<Decision> firstAllow, firstDeny;
-      for (const ir::Backend& b : port->backends) {
-        runtime::FlowQuery bq;
-        bq.fromPod = client.key;
-        bq.toIp = b.ip;
-        bq.port = b.port;
-        bq.proto = sp.probe.proto;
-        runtime::FlowTrace bt;
-        if (!run(bq, f.to, bt)) return false;
-        Verdict v = bt.allowed && !bt.rejected ? Verdict::Allow : Verdict::Deny;
-        std::string name = fmt::format("{}:{}", b.pod.empty() ? b.ip.str() : b.pod, b.port);
-        f.backends.emplace_back(name, v);
-        if (v == Verdict::Allow) {
-          ++allowed;
-          if (!firstAllow) firstAllow = decisionOf(bt);
-        } else if (!firstDeny) {
-          firstDeny = decisionOf(bt);
-        }
-      }
-      f.verdict = allowed == port->backends.size() ? Verdict::Allow : allowed == 0 ? Verdict::Deny : Verdict::Partial;
-      f.decision = firstDeny ? *firstDeny : *firstAllow;
-      if (f.verdict == Verdict::Partial)
-        f.decision.explanation =
-            fmt::format("{} of {} backends allow; {}", allowed, port->backends.size(), f.decision.explanation);
+      if (!traceServicePort(rep, sp, f)) return false;
       flows.push_back(std::move(f));
+    }
+  }
+  // A pod is never kept from itself: where the client or its class's
+  // representative is a backend, the client's verdicts towards the backends
+  // are not the representative's, so it is traced itself on that port.
+  for (size_t i = 0; i < pods_.size(); ++i) {
+    if (!pods_[i].endpoint || !serviceClients_(i)) continue;
+    size_t rep = reps.at(serviceKey(i));
+    if (rep == i) continue;
+    for (size_t s = 0; s < servicePorts_.size(); ++s) {
+      if (!backs(i, servicePorts_[s]) && !backs(rep, servicePorts_[s])) continue;
+      Flow f;
+      if (!traceServicePort(i, servicePorts_[s], f)) return false;
+      ownServiceResults_[uint64_t(i) << 32 | s] = std::move(f);
     }
   }
   return true;
@@ -547,6 +577,8 @@ Flow Reachability::serviceFlow(size_t from, size_t servicePort) const {
   if (it == serviceResults_.end() || servicePort >= it->second.size())
     throw std::logic_error(fmt::format("service flows from {} were not evaluated", pods_[from].key));
   Flow f = it->second[servicePort];
+  if (auto own = ownServiceResults_.find(uint64_t(from) << 32 | servicePort); own != ownServiceResults_.end())
+    f = own->second;
   f.from = pods_[from].key;
   return f;
 }

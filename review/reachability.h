@@ -136,6 +136,8 @@ class Reachability {
                              std::string& error) const;
 
   bool evaluateServices(runtime::KernelCluster& cluster, std::string& error);
+  const ir::ServicePort* nodeServicePort(size_t pod, const ServicePort& sp) const;
+  bool backs(size_t pod, const ServicePort& sp) const;  // the pod is a backend of the port on its node
   uint64_t serviceKey(size_t from) const;
 
   ReachOptions options_;
@@ -143,6 +145,7 @@ class Reachability {
   bool withServices_ = false;
   std::function<bool(size_t)> serviceClients_;
   std::unordered_map<uint64_t, std::vector<Flow>> serviceResults_;  // (class, node) -> per service port
+  std::unordered_map<uint64_t, Flow> ownServiceResults_;           // (pod, service port), where they differ
   std::unordered_map<std::string, uint32_t> nodeIndex_;
   const ClusterState* state_ = nullptr;
   ir::Program program_;

@@ -16,10 +16,14 @@ namespace {
 
 namespace fs = std::filesystem;
 
+// The sample clusters: directories of manifests with a README. samples/review
+// (two states of one cluster) and samples/expectations (`sluice test` files)
+// are not clusters.
 std::vector<std::string> samples() {
   std::vector<std::string> out;
   for (const auto& e : fs::directory_iterator("samples"))
-    if (e.is_directory()) out.push_back(e.path().filename().string());
+    if (e.is_directory() && fs::exists(e.path() / "README.md") && e.path().filename() != "review")
+      out.push_back(e.path().filename().string());
   std::sort(out.begin(), out.end());
   return out;
 }

@@ -46,9 +46,17 @@ std::string shellQuote(const std::string& s) {
   return out + "'";
 }
 
-// Writes `paths` as they were at `rev` under `root`, at the same relative
-// places, so that loading them from `root` names files as the user wrote
-// them. Exits with kExitTrouble when git cannot give them.
+// The current directory relative to the top of the work tree ("sub/", or "").
+std::string gitPrefix() {
+  std::string prefix;
+  capture("git rev-parse --show-prefix", prefix);
+  while (!prefix.empty() && prefix.back() == '\n') prefix.pop_back();
+  return prefix;
+}
+
+// Writes `paths` as they were at `rev` under `root`, laid out as in the
+// repository, so that loading them from `root`/gitPrefix() names files as the
+// user wrote them (also "../x"). Exits with kExitTrouble when git cannot give them.
 void checkoutAt(const std::string& rev, const std::vector<std::string>& paths, const fs::path& root) {
   for (const auto& path : paths) {
     if (fs::path(path).is_absolute()) {
@@ -62,9 +70,6 @@ void checkoutAt(const std::string& rev, const std::vector<std::string>& paths, c
       std::cerr << fmt::format("error: --git {}: git cannot list '{}': {}", rev, path, files);
       throw CLI::RuntimeError(kExitTrouble);
     }
-    std::string prefix;
-    capture("git rev-parse --show-prefix", prefix);
-    while (!prefix.empty() && prefix.back() == '\n') prefix.pop_back();
     size_t count = 0;
     for (size_t pos = 0; pos < files.size();) {
       size_t end = files.find('\n', pos);
@@ -76,8 +81,7 @@ void checkoutAt(const std::string& rev, const std::vector<std::string>& paths, c
         std::cerr << fmt::format("error: --git {}: git cannot show '{}': {}", rev, file, contents);
         throw CLI::RuntimeError(kExitTrouble);
       }
-      std::string relative = file.rfind(prefix, 0) == 0 ? file.substr(prefix.size()) : file;
-      fs::path target = root / relative;
+      fs::path target = root / file;
       fs::create_directories(target.parent_path());
       std::ofstream(target, std::ios::binary) << contents;
       ++count;
@@ -378,7 +382,9 @@ void registerDiff(CLI::App& app) {
       fs::remove_all(tmp);
       try {
         checkoutAt(*gitRev, *paths, tmp);
-        oldLoad = loadFrom(tmp, *paths, *common);
+        fs::path cwdThen = tmp / gitPrefix();
+        fs::create_directories(cwdThen);
+        oldLoad = loadFrom(cwdThen, *paths, *common);
       } catch (...) {
         fs::remove_all(tmp);
         throw;
@@ -447,7 +453,11 @@ void registerDiff(CLI::App& app) {
         }
         table += "</table>\n";
       }
-      printPicture(diffGraph(r, *after.reach), fmt::format("sluice diff {} → {}", oldName, newName), *output, table);
+      try {
+        printPicture(diffGraph(r, *after.reach), fmt::format("sluice diff {} → {}", oldName, newName), *output, table);
+      } catch (const CLI::RuntimeError&) {
+        throw CLI::RuntimeError(kExitTrouble);  // 1 would read as "changes"
+      }
     }
     if (!r.reach.empty()) throw CLI::RuntimeError(kExitChanged);
   });
