@@ -41,22 +41,37 @@ std::string groupOf(const std::string& line) {
   return "endpoints";
 }
 
-// A node's text split into its own lines and its endpoints' blocks.
+// A node's text in parts: its own lines (addresses, pod CIDRs, masquerade),
+// its endpoints' and services' blocks; its address table is compared as data
+// (10,000 entries per node in a large cluster: no text unless they differ).
 struct NodeText {
   std::set<std::string> own;
   std::map<std::string, std::set<std::string>> endpoints;  // key -> trimmed lines of its block
+  std::map<std::string, std::set<std::string>> services;   // key -> "service ns/name: line"
+  const std::vector<ir::IpcacheEntry>* ipcache = nullptr;
 };
 
 NodeText split(const ir::NodeProgram& np) {
   NodeText out;
-  for (const auto& l : lines(ir::str(np))) {
-    if (l.rfind("node ", 0) == 0) continue;
-    if (l.rfind("  ", 0) == 0 && l.rfind("    ", 0) != 0 && l.rfind("  endpoint ", 0) != 0) out.own.insert(trimmed(l));
-  }
+  ir::NodeProgram header;
+  header.node = np.node;
+  header.nodeIPs = np.nodeIPs;
+  header.podCIDRs = np.podCIDRs;
+  header.masquerade = np.masquerade;
+  for (const auto& l : lines(ir::str(header)))
+    if (l.rfind("node ", 0) != 0) out.own.insert(trimmed(l));
   for (const auto& ep : np.endpoints) {
     auto& block = out.endpoints[ep.key()];
     for (const auto& l : lines(ir::str(ep))) block.insert(trimmed(l));
   }
+  for (const auto& svc : np.services) {
+    auto& block = out.services[svc.key()];
+    for (const auto& l : lines(ir::str(svc))) {
+      std::string t = trimmed(l);
+      block.insert(t.rfind("service ", 0) == 0 ? t : "service " + svc.key() + ": " + t);
+    }
+  }
+  out.ipcache = &np.ipcache;
   return out;
 }
 
@@ -71,6 +86,36 @@ void diffSets(const std::set<std::string>& a, const std::set<std::string>& b, co
     if (!mb.count(withoutLineNumbers(l))) out[group(l)][{'-', l}].insert(where);
   for (const auto& l : b)
     if (!ma.count(withoutLineNumbers(l))) out[group(l)][{'+', l}].insert(where);
+}
+
+// How many (line, place) changes were recorded: a node changed when it adds any.
+size_t countChanges(const Changes& changes) {
+  size_t n = 0;
+  for (const auto& [group, lines] : changes)
+    for (const auto& [line, where] : lines) n += where.size();
+  return n;
+}
+
+// The address tables of one node in two states, sorted by prefix: walked
+// together, printed only where they differ.
+void diffIpcache(const std::vector<ir::IpcacheEntry>& a, const std::vector<ir::IpcacheEntry>& b,
+                 const std::string& where, Changes& out) {
+  auto& group = out["node tables"];
+  size_t i = 0, j = 0;
+  while (i < a.size() || j < b.size()) {
+    if (j == b.size() || (i < a.size() && a[i].prefix < b[j].prefix)) {
+      group[{'-', ir::str(a[i++])}].insert(where);
+    } else if (i == a.size() || b[j].prefix < a[i].prefix) {
+      group[{'+', ir::str(b[j++])}].insert(where);
+    } else {
+      if (a[i].identity != b[j].identity || a[i].owner != b[j].owner) {
+        group[{'-', ir::str(a[i])}].insert(where);
+        group[{'+', ir::str(b[j])}].insert(where);
+      }
+      ++i, ++j;
+    }
+  }
+  if (group.empty()) out.erase("node tables");
 }
 
 }  // namespace
@@ -114,14 +159,23 @@ IrDiff diffIr(const ir::Program& before, const ir::Program& after) {
     auto ia = a.find(name), ib = b.find(name);
     if (ia == a.end()) d.addedNodes.push_back(name);
     if (ib == b.end()) d.removedNodes.push_back(name);
-    if (ia != a.end() && ib != b.end() &&
-        withoutLineNumbers(ir::str(*ia->second)) == withoutLineNumbers(ir::str(*ib->second)))
-      continue;
-    if (ia != a.end() && ib != b.end()) d.changedNodes.push_back(name);
+    static const std::vector<ir::IpcacheEntry> noEntries;
     NodeText ta = ia == a.end() ? NodeText{} : split(*ia->second);
     NodeText tb = ib == b.end() ? NodeText{} : split(*ib->second);
+    size_t before = countChanges(changes);
     diffSets(ta.own, tb.own, "node " + name, [](const std::string&) { return std::string("node tables"); },
              changes);
+    diffIpcache(ta.ipcache ? *ta.ipcache : noEntries, tb.ipcache ? *tb.ipcache : noEntries, "node " + name,
+                changes);
+    std::set<std::string> services;
+    for (const auto& [k, l] : ta.services) services.insert(k);
+    for (const auto& [k, l] : tb.services) services.insert(k);
+    static const std::set<std::string> none;
+    for (const auto& k : services) {
+      auto sa = ta.services.find(k), sb = tb.services.find(k);
+      diffSets(sa == ta.services.end() ? none : sa->second, sb == tb.services.end() ? none : sb->second,
+               "node " + name, [](const std::string&) { return std::string("node tables"); }, changes);
+    }
     std::set<std::string> keys;
     for (const auto& [k, l] : ta.endpoints) keys.insert(k);
     for (const auto& [k, l] : tb.endpoints) keys.insert(k);
@@ -140,6 +194,7 @@ IrDiff diffIr(const ir::Program& before, const ir::Program& after) {
       }
       diffSets(la, lb, fmt::format("{} ({})", k, name), groupOf, changes);
     }
+    if (ia != a.end() && ib != b.end() && countChanges(changes) != before) d.changedNodes.push_back(name);
   }
   // Policies first, by name; then isolation, endpoints, identities, node tables.
   static const std::vector<std::string> tail{"isolation", "endpoints", "identities", "node tables"};

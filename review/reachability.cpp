@@ -280,12 +280,13 @@ uint64_t Reachability::flowKey(size_t from, size_t to) const {
 // Representatives for each key: endpoint classes first get a home pod on as
 // few nodes as possible (greedy cover), then each key its pair.
 bool Reachability::chooseRepresentatives(const std::vector<uint64_t>& keys, std::unordered_map<uint64_t, Rep>& reps,
-                                         std::string& error) const {
+                                         std::string& error, std::optional<ir::Direction> onlyHook) const {
+  // The classes whose programs run: with one hook, only that end's.
   std::set<uint32_t> needed;
   for (uint64_t k : keys) {
     if ((k & 3) == kSelf) continue;
-    needed.insert(uint32_t(k >> 32));
-    needed.insert(uint32_t((k >> 2) & 0x3fffffff));
+    if (onlyHook != ir::Direction::Ingress) needed.insert(uint32_t(k >> 32));
+    if (onlyHook != ir::Direction::Egress) needed.insert(uint32_t((k >> 2) & 0x3fffffff));
   }
   std::map<std::string, std::vector<uint32_t>> classesOnNode;
   for (uint32_t c : needed) {
@@ -380,7 +381,7 @@ bool Reachability::evaluate(const std::function<bool(size_t, size_t)>& wanted, c
   bool services = withServices_ && !servicesDone_ && !onlyHook;
   if (keys.empty() && !services) return true;
   std::sort(keys.begin(), keys.end());
-  if (!chooseRepresentatives(keys, reps, error)) return false;
+  if (!chooseRepresentatives(keys, reps, error, onlyHook)) return false;
   // Only the programs that run are compiled: an endpoint's programs do not
   // depend on the other endpoints of its node (each node keeps its whole
   // address table and its services).

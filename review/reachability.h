@@ -133,7 +133,7 @@ class Reachability {
   void formClasses();
   void formWorkloads();
   bool chooseRepresentatives(const std::vector<uint64_t>& keys, std::unordered_map<uint64_t, Rep>& reps,
-                             std::string& error) const;
+                             std::string& error, std::optional<ir::Direction> onlyHook) const;
 
   bool evaluateServices(runtime::KernelCluster& cluster, std::string& error);
   const ir::ServicePort* nodeServicePort(size_t pod, const ServicePort& sp) const;
