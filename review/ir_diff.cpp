@@ -77,30 +77,29 @@ NodeText split(const ir::NodeProgram& np) {
 
 using Changes = std::map<std::string, std::map<std::pair<char, std::string>, std::set<std::string>>>;
 
-void diffSets(const std::set<std::string>& a, const std::set<std::string>& b, const std::string& where,
+// Records the lines of `a` not in `b` as removed and of `b` not in `a` as
+// added, comparing them without line numbers. Returns whether it recorded any.
+bool diffSets(const std::set<std::string>& a, const std::set<std::string>& b, const std::string& where,
               const std::function<std::string(const std::string&)>& group, Changes& out) {
-  std::set<std::string> ma, mb;
-  for (const auto& l : a) ma.insert(withoutLineNumbers(l));
-  for (const auto& l : b) mb.insert(withoutLineNumbers(l));
-  for (const auto& l : a)
-    if (!mb.count(withoutLineNumbers(l))) out[group(l)][{'-', l}].insert(where);
-  for (const auto& l : b)
-    if (!ma.count(withoutLineNumbers(l))) out[group(l)][{'+', l}].insert(where);
-}
-
-// How many (line, place) changes were recorded: a node changed when it adds any.
-size_t countChanges(const Changes& changes) {
-  size_t n = 0;
-  for (const auto& [group, lines] : changes)
-    for (const auto& [line, where] : lines) n += where.size();
-  return n;
+  auto masked = [](const std::set<std::string>& lines) {
+    std::map<std::string, const std::string*> m;  // without line numbers -> the line
+    for (const auto& l : lines) m.emplace(withoutLineNumbers(l), &l);
+    return m;
+  };
+  auto ma = masked(a), mb = masked(b);
+  bool any = false;
+  for (const auto& [key, line] : ma)
+    if (!mb.count(key)) out[group(*line)][{'-', *line}].insert(where), any = true;
+  for (const auto& [key, line] : mb)
+    if (!ma.count(key)) out[group(*line)][{'+', *line}].insert(where), any = true;
+  return any;
 }
 
 // The address tables of one node in two states, sorted by prefix: walked
-// together, printed only where they differ.
-void diffIpcache(const std::vector<ir::IpcacheEntry>& a, const std::vector<ir::IpcacheEntry>& b,
+// together, printed only where they differ. Returns whether they did.
+bool diffIpcache(const std::vector<ir::IpcacheEntry>& a, const std::vector<ir::IpcacheEntry>& b,
                  const std::string& where, Changes& out) {
-  auto& group = out["node tables"];
+  std::map<std::pair<char, std::string>, std::set<std::string>> group;
   size_t i = 0, j = 0;
   while (i < a.size() || j < b.size()) {
     if (j == b.size() || (i < a.size() && a[i].prefix < b[j].prefix)) {
@@ -115,7 +114,8 @@ void diffIpcache(const std::vector<ir::IpcacheEntry>& a, const std::vector<ir::I
       ++i, ++j;
     }
   }
-  if (group.empty()) out.erase("node tables");
+  for (auto& [line, places] : group) out["node tables"][line].insert(places.begin(), places.end());
+  return !group.empty();
 }
 
 }  // namespace
@@ -162,19 +162,18 @@ IrDiff diffIr(const ir::Program& before, const ir::Program& after) {
     static const std::vector<ir::IpcacheEntry> noEntries;
     NodeText ta = ia == a.end() ? NodeText{} : split(*ia->second);
     NodeText tb = ib == b.end() ? NodeText{} : split(*ib->second);
-    size_t before = countChanges(changes);
-    diffSets(ta.own, tb.own, "node " + name, [](const std::string&) { return std::string("node tables"); },
-             changes);
-    diffIpcache(ta.ipcache ? *ta.ipcache : noEntries, tb.ipcache ? *tb.ipcache : noEntries, "node " + name,
-                changes);
+    auto table = [](const std::string&) { return std::string("node tables"); };
+    bool changed = diffSets(ta.own, tb.own, "node " + name, table, changes);
+    changed |= diffIpcache(ta.ipcache ? *ta.ipcache : noEntries, tb.ipcache ? *tb.ipcache : noEntries,
+                           "node " + name, changes);
     std::set<std::string> services;
     for (const auto& [k, l] : ta.services) services.insert(k);
     for (const auto& [k, l] : tb.services) services.insert(k);
     static const std::set<std::string> none;
     for (const auto& k : services) {
       auto sa = ta.services.find(k), sb = tb.services.find(k);
-      diffSets(sa == ta.services.end() ? none : sa->second, sb == tb.services.end() ? none : sb->second,
-               "node " + name, [](const std::string&) { return std::string("node tables"); }, changes);
+      changed |= diffSets(sa == ta.services.end() ? none : sa->second, sb == tb.services.end() ? none : sb->second,
+                          "node " + name, table, changes);
     }
     std::set<std::string> keys;
     for (const auto& [k, l] : ta.endpoints) keys.insert(k);
@@ -190,11 +189,12 @@ IrDiff diffIr(const ir::Program& before, const ir::Program& after) {
         for (const auto& l : block)
           if (l.rfind("endpoint ", 0) == 0)
             changes["endpoints"][{ea == ta.endpoints.end() ? '+' : '-', l}].insert("node " + name);
+        changed = true;
         continue;
       }
-      diffSets(la, lb, fmt::format("{} ({})", k, name), groupOf, changes);
+      changed |= diffSets(la, lb, fmt::format("{} ({})", k, name), groupOf, changes);
     }
-    if (ia != a.end() && ib != b.end() && countChanges(changes) != before) d.changedNodes.push_back(name);
+    if (ia != a.end() && ib != b.end() && changed) d.changedNodes.push_back(name);
   }
   // Policies first, by name; then isolation, endpoints, identities, node tables.
   static const std::vector<std::string> tail{"isolation", "endpoints", "identities", "node tables"};

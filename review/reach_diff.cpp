@@ -13,6 +13,7 @@ ReachDiffer::ReachDiffer(Reachability& before, Reachability& after, bool exhaust
   peerChanged_.assign(n, 0);
   ingressChanged_.assign(n, 0);
   egressChanged_.assign(n, 0);
+  touched_.assign(n, 0);
   for (size_t i = 0; i < n; ++i) {
     int j = after.podIndex(before.pods()[i]);
     afterOf_[i] = j;
@@ -24,7 +25,7 @@ ReachDiffer::ReachDiffer(Reachability& before, Reachability& after, bool exhaust
         before.policySignature(i, ir::Direction::Ingress) != after.policySignature(a, ir::Direction::Ingress);
     egressChanged_[i] =
         before.policySignature(i, ir::Direction::Egress) != after.policySignature(a, ir::Direction::Egress);
-    if (exhaustive || peerChanged_[i] || ingressChanged_[i] || egressChanged_[i]) touched_.push_back(i);
+    touched_[i] = exhaustive || peerChanged_[i] || ingressChanged_[i] || egressChanged_[i];
   }
 }
 
@@ -60,13 +61,8 @@ bool ReachDiffer::run(const std::vector<PortProbe>& probes, Diagnostics& diagsBe
   auto say = [&](const std::string& s) {
     if (progress) progress(s);
   };
-  // A pair can have changed only when one end is touched: a cheap first filter.
-  std::vector<uint8_t> isTouched(afterOf_.size(), 0);
-  for (size_t i : touched_) isTouched[i] = 1;
-  auto ofKind = [this, &isTouched](Kind want) {
-    return [this, want, &isTouched](size_t i, size_t j) {
-      return (isTouched[i] || isTouched[j]) && kind(i, j) == want;
-    };
+  auto ofKind = [this](Kind want) {
+    return [this, want](size_t i, size_t j) { return eitherTouched(i, j) && kind(i, j) == want; };
   };
   for (ir::Direction hook : {ir::Direction::Ingress, ir::Direction::Egress}) {
     auto wanted = ofKind(hook == ir::Direction::Ingress ? kIngress : kEgress);
@@ -85,7 +81,7 @@ bool ReachDiffer::run(const std::vector<PortProbe>& probes, Diagnostics& diagsBe
       }
   }
   say("whole flows");
-  auto wanted = [this, &isTouched](size_t i, size_t j) { return (isTouched[i] || isTouched[j]) && whole(i, j); };
+  auto wanted = [this](size_t i, size_t j) { return eitherTouched(i, j) && whole(i, j); };
   return before_.evaluate(wanted, probes, diagsBefore, error) &&
          after_.evaluate(onAfterSide(wanted), probes, diagsAfter, error);
 }
@@ -96,14 +92,11 @@ ReachDiff ReachDiffer::collect(const std::vector<PortProbe>& probes) const {
     if (afterOf_[i] < 0) d.removedPods.push_back(before_.pods()[i]);
   for (size_t j = 0; j < after_.pods().size(); ++j)
     if (beforeOf_[j] < 0) d.addedPods.push_back(after_.pods()[j]);
-  d.changedPods = exhaustive_ ? size_t(std::count_if(afterOf_.begin(), afterOf_.end(), [](int a) { return a >= 0; }))
-                              : touched_.size();
-  std::vector<uint8_t> isTouched(afterOf_.size(), 0);
-  for (size_t i : touched_) isTouched[i] = 1;
+  d.changedPods = size_t(std::count(touched_.begin(), touched_.end(), 1));
   for (size_t i = 0; i < before_.pods().size(); ++i) {
     if (afterOf_[i] < 0) continue;
     for (size_t j = 0; j < before_.pods().size(); ++j) {
-      if (!(isTouched[i] || isTouched[j]) || !whole(i, j)) continue;
+      if (!eitherTouched(i, j) || !whole(i, j)) continue;
       size_t ai = size_t(afterOf_[i]), aj = size_t(afterOf_[j]);
       for (size_t k = 0; k < probes.size(); ++k)
         if (before_.verdict(i, j, k) != after_.verdict(ai, aj, k))

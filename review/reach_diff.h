@@ -51,6 +51,7 @@ class ReachDiffer {
   enum Kind : uint8_t { kSame, kIngress, kEgress, kWhole };
   Kind kind(size_t i, size_t j) const;  // indices in `before`
   bool whole(size_t i, size_t j) const;  // traced whole in step (2)
+  bool eitherTouched(size_t i, size_t j) const { return touched_[i] || touched_[j]; }
   std::function<bool(size_t, size_t)> onAfterSide(std::function<bool(size_t, size_t)> onBefore) const;
 
   Reachability& before_;
@@ -59,7 +60,9 @@ class ReachDiffer {
   bool exhaustive_ = false;
   std::vector<int> afterOf_, beforeOf_;  // pod index in the other state, -1 when absent
   std::vector<uint8_t> peerChanged_, ingressChanged_, egressChanged_;  // by index in `before`
-  std::vector<size_t> touched_;  // pods in both states with anything changed, by index in `before`
+  // Pods in both states with anything changed (all with `exhaustive`), by index
+  // in `before`: a pair can have changed only when one end is touched.
+  std::vector<uint8_t> touched_;
   std::unordered_set<uint64_t> differingHooks_;  // i << 32 | j, in `before`
 };
 

@@ -154,21 +154,9 @@ bool Reachability::prepare(const ClusterState& state, Diagnostics& diags, const 
   program_ = ir::lower(state, diags, lo);
   stats_.lowerMs = msSince(start);
   if (diags.hasErrors()) return false;
-  // The same pods, addresses and order as runtime::KernelCluster::runningPods().
-  std::map<std::string, PodInfo> byKey;
-  for (const auto& np : program_.nodes)
-    for (const auto& ep : np.endpoints)
-      for (const auto& ip : ep.ips)
-        if (ip.isV4()) {
-          byKey[ep.key()] = PodInfo{.key = ep.key(), .node = np.node, .ip = ip, .endpoint = &ep};
-          break;
-        }
-  for (const Pod& pod : state.pods)
-    if (pod.hostNetwork && !pod.ips.empty() && pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed)
-      byKey.emplace(pod.meta.key(), PodInfo{.key = pod.meta.key(), .node = pod.nodeName, .ip = pod.ips.front()});
-  for (auto& [key, info] : byKey) {
+  for (const auto& [key, pod] : runtime::runningPods(program_, state)) {
     podKeys_.push_back(key);
-    pods_.push_back(std::move(info));
+    pods_.push_back(PodInfo{.key = key, .node = pod.node, .ip = pod.ip, .endpoint = pod.endpoint});
   }
   stats_.pods = pods_.size();
   stats_.nodes = program_.nodes.size();

@@ -16,6 +16,21 @@ namespace sluice::runtime {
 
 namespace fs = std::filesystem;
 
+std::map<std::string, RunningPod> runningPods(const ir::Program& program, const ClusterState& state) {
+  std::map<std::string, RunningPod> out;
+  for (const auto& np : program.nodes)
+    for (const auto& ep : np.endpoints)
+      for (const auto& ip : ep.ips)
+        if (ip.isV4()) {
+          out[ep.key()] = RunningPod{np.node, ip, &ep};
+          break;
+        }
+  for (const Pod& pod : state.pods)
+    if (pod.hostNetwork && !pod.ips.empty() && pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed)
+      out.emplace(pod.meta.key(), RunningPod{pod.nodeName, pod.ips.front(), nullptr});
+  return out;
+}
+
 KernelCluster::KernelCluster() {
   static std::atomic<unsigned> counter{0};
   pinRoot_ = fmt::format("/sys/fs/bpf/sluice-run-{}-{}", ::getpid(), counter++);
@@ -51,16 +66,7 @@ bool KernelCluster::build(const ClusterState& state, Diagnostics& diags, const C
 bool KernelCluster::build(ir::Program program, const ClusterState& state, Diagnostics& diags,
                           const ClusterOptions& options) {
   program_ = std::move(program);
-  for (const auto& np : program_.nodes)
-    for (const auto& ep : np.endpoints)
-      for (const auto& ip : ep.ips)
-        if (ip.isV4()) {
-          pods_[ep.key()] = PodPlace{np.node, ip, &ep, {}, {}};
-          break;
-        }
-  for (const Pod& pod : state.pods)
-    if (pod.hostNetwork && !pod.ips.empty() && pod.phase != PodPhase::Succeeded && pod.phase != PodPhase::Failed)
-      pods_.emplace(pod.meta.key(), PodPlace{pod.nodeName, pod.ips.front(), nullptr, {}, {}});
+  for (auto& [key, pod] : runtime::runningPods(program_, state)) pods_.emplace(key, PodPlace{pod, {}, {}});
   for (const auto& [key, place] : pods_)
     if (place.endpoint) podByIp_.emplace(place.ip, key);
   for (const auto& [key, place] : pods_)

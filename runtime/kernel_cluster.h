@@ -65,6 +65,16 @@ struct FlowTrace {
   bool rejected = false;        // answered by the datapath instead (TCP RST / ICMP port unreachable)
 };
 
+// A pod the flows of `trace` and `reach` start and end at: every endpoint
+// with an IPv4 address (its first), and every running hostNetwork pod with
+// an address (an endpoint's entry wins a shared key).
+struct RunningPod {
+  std::string node;
+  IpAddr ip;
+  const ir::Endpoint* endpoint = nullptr;  // into the program; null for hostNetwork pods
+};
+std::map<std::string, RunningPod> runningPods(const ir::Program& program, const ClusterState& state);
+
 struct ClusterOptions {
   codegen::CompileOptions compile;
   std::string onlyNode;  // compile and load one node only
@@ -114,11 +124,8 @@ class KernelCluster {
     std::string program;
     int fd = -1;
   };
-  struct PodPlace {
-    std::string node;
-    IpAddr ip;
-    const ir::Endpoint* endpoint = nullptr;  // null for hostNetwork pods
-    Hook fromPod, toPod;                     // unset for hostNetwork pods
+  struct PodPlace : RunningPod {
+    Hook fromPod, toPod;  // unset for hostNetwork pods
   };
   const PodPlace* findPod(const std::string& key) const;
   const PodPlace* findByIp(const IpAddr& ip) const;

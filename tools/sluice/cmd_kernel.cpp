@@ -22,12 +22,6 @@ namespace {
 // ordered_json: keys print in the documented order ("from", "to", "port", ...).
 using json = nlohmann::ordered_json;
 
-using PortProto = review::PortProbe;
-
-std::optional<PortProto> parsePortProto(const std::string& text, std::string& error) {
-  return review::parsePortProbe(text, error);
-}
-
 // Loads, lowers, compiles (in `datapath` mode: --datapath) and loads every
 // node; exits on error.
 std::unique_ptr<runtime::KernelCluster> buildCluster(const InputOptions& opts, const std::string& cpu,
@@ -125,8 +119,8 @@ void registerTrace(CLI::App& app) {
     else q.fromPod = *from;
     size_t colon = to->rfind(':');
     std::string error;
-    std::optional<PortProto> pp;
-    if (colon != std::string::npos) pp = parsePortProto(to->substr(colon + 1), error);
+    std::optional<review::PortProbe> pp;
+    if (colon != std::string::npos) pp = review::parsePortProbe(to->substr(colon + 1), error);
     else error = fmt::format("--to '{}': expected NS/POD:PORT/PROTO, IP:PORT/PROTO or svc/NS/NAME:PORT/PROTO", *to);
     if (pp) {
       std::string target = to->substr(0, colon);
